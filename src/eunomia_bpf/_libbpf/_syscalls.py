@@ -1,0 +1,86 @@
+"""Raw syscalls and memory helpers that libbpf does not wrap for us."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+
+from ..errors import AttachError, LibbpfError
+from ._lib import libc
+
+__all__ = ["if_nametoindex", "online_cpus", "perf_event_open_cpu_clock", "u64_at"]
+
+_SYS_PERF_EVENT_OPEN = 298  # x86-64
+_PERF_TYPE_SOFTWARE = 1
+_PERF_COUNT_SW_CPU_CLOCK = 0
+_PERF_FLAG_FD_CLOEXEC = 8
+_ATTR_FLAG_FREQ = 1 << 10
+
+
+class _PerfEventAttr(ctypes.Structure):
+    # PERF_ATTR_SIZE_VER1 (72 bytes): enough for a sampling software event.
+    _fields_ = [
+        ("type", ctypes.c_uint32),
+        ("size", ctypes.c_uint32),
+        ("config", ctypes.c_uint64),
+        ("sample_period_or_freq", ctypes.c_uint64),
+        ("sample_type", ctypes.c_uint64),
+        ("read_format", ctypes.c_uint64),
+        ("flags", ctypes.c_uint64),
+        ("wakeup_events", ctypes.c_uint32),
+        ("bp_type", ctypes.c_uint32),
+        ("config1", ctypes.c_uint64),
+        ("config2", ctypes.c_uint64),
+    ]
+
+
+def perf_event_open_cpu_clock(cpu: int, *, sample_freq: int | None = None,
+                              sample_period: int | None = None) -> int:
+    """Open a software cpu-clock sampling event on ``cpu`` for all processes; returns its fd.
+
+    ``sample_period`` (nanoseconds of CPU time) wins over ``sample_freq`` (Hz).
+    """
+    attr = _PerfEventAttr(type=_PERF_TYPE_SOFTWARE, size=ctypes.sizeof(_PerfEventAttr),
+                          config=_PERF_COUNT_SW_CPU_CLOCK)
+    if sample_period:
+        attr.sample_period_or_freq = sample_period
+    else:
+        attr.sample_period_or_freq = sample_freq or 50
+        attr.flags = _ATTR_FLAG_FREQ
+    fd = libc().syscall(ctypes.c_long(_SYS_PERF_EVENT_OPEN), ctypes.byref(attr),
+                        ctypes.c_int(-1), ctypes.c_int(cpu), ctypes.c_int(-1),
+                        ctypes.c_ulong(_PERF_FLAG_FD_CLOEXEC))
+    if fd < 0:
+        raise AttachError(f"open cpu-clock perf event on cpu {cpu}",
+                          errno=ctypes.get_errno())
+    return int(fd)
+
+
+def online_cpus() -> list[int]:
+    """CPU numbers from ``/sys/devices/system/cpu/online`` (e.g. "0-3,6")."""
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+    cpus: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        cpus.extend(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def u64_at(buffer: object, offset: int) -> ctypes.c_uint64:
+    """A live 8-byte view at ``offset`` of a writable buffer (e.g. an ``mmap``).
+
+    Reading ``.value`` is one 8-byte load, as ring buffer positions require.
+    """
+    return ctypes.c_uint64.from_buffer(buffer, offset)  # type: ignore[arg-type]
+
+
+def if_nametoindex(name: str) -> int:
+    try:
+        return socket.if_nametoindex(name)
+    except OSError as exc:
+        raise LibbpfError(f"find interface {name}", errno=exc.errno or 19) from None

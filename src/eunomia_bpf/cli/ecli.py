@@ -1,0 +1,142 @@
+"""``ecli``: run eBPF packages and see their events decoded."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ._common import EXIT_USAGE, run_guarded, setup_logging
+
+_state = {"verbose": False}
+
+RUN_EPILOG = """\b
+PACKAGE is a file path, '-' for standard input, an http(s) URL, or a bare name
+looked up in ./, $EUNOMIA_PATH, ~/.eunomia-bpf/packages/ and the bundled packages.
+Options after PACKAGE belong to the package: `ecli run PACKAGE --help` lists them.
+
+\b
+Examples:
+  ecli run opensnoop
+  ecli run --json --duration 10 execsnoop
+  ecli run bootstrap.package.json --min_duration_ns 1000000
+  cat package.json | ecli run -
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Show libbpf's log and full error details.")
+@click.version_option(__version__, prog_name="ecli")
+def ecli(verbose: bool) -> None:
+    """Run CO-RE eBPF packages on this kernel and print their events, decoded."""
+    _state["verbose"] = _state["verbose"] or verbose
+    setup_logging(_state["verbose"])
+
+
+def _progress() -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                   transient=True, console=None)
+    task = bar.add_task("download", total=None)
+    bar.start()
+
+    def update(received: int, total: int | None) -> None:
+        bar.update(task, completed=received, total=total)
+        if total is not None and received >= total:
+            bar.stop()
+
+    return update
+
+
+@ecli.command("run", epilog=RUN_EPILOG, context_settings={
+    "ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event, per line.")
+@click.option("--duration", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option("--no-header", is_flag=True, help="Plain output without the column header.")
+@click.option("--ifname", metavar="NAME", help="Network interface for xdp/tc programs.")
+@click.option("--ifindex", type=click.IntRange(min=1), help="Interface index for xdp/tc.")
+@click.option("--cgroup", metavar="PATH", help="cgroup v2 directory for cgroup programs.")
+@click.option("-v", "--verbose", is_flag=True, help="Show libbpf's log and the full "
+              "verifier log on errors.")
+@click.argument("package", metavar="PACKAGE")
+@click.argument("package_args", nargs=-1, type=click.UNPROCESSED, metavar="[PACKAGE OPTIONS]")
+def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
+                duration: float | None, no_header: bool, ifname: str | None,
+                ifindex: int | None, cgroup: str | None, verbose: bool) -> None:
+    """Load PACKAGE into the kernel, attach it and print its events until stopped."""
+    if verbose and not _state["verbose"]:
+        _state["verbose"] = True
+        setup_logging(True)
+    from ..args import format_help
+    from ..loader import AttachOptions
+    from ..package import read_package
+    from ..resolve import resolve
+    from ..runner import Program
+
+    found = resolve(package, progress=_progress() if package.startswith("http") else None)
+    prog = Program(read_package(found.data), origin=found.origin,
+                   attach=AttachOptions(ifindex=ifindex, ifname=ifname, cgroup=cgroup))
+    if any(a in ("-h", "--help") for a in package_args):
+        click.echo(format_help(prog.spec))
+        return
+    prog.set_arguments(list(package_args))
+    _run(prog, as_json=as_json, duration=duration, header=not no_header)
+
+
+def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> None:
+    from ..output import JsonLinesSink, TextTableSink
+
+    def on_signal(signum: int, frame: Any) -> None:
+        prog.request_stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    out = sys.stdout.buffer
+    try:
+        prog.run()
+        several = len(prog.sources) > 1
+        sink = (JsonLinesSink(out, label_sources=several) if as_json
+                else TextTableSink(out, header=header))
+        if not as_json:
+            sink.label_sources = several
+        kinds = ", ".join(f"{p.name} ({p.section})" for p in prog.spec.programs) or "none"
+        click.echo(f"ecli: running {prog.package.name}: attached {kinds}; "
+                   f"events from {', '.join(prog.sources) or 'maps only'}; "
+                   f"Ctrl-C to stop", err=True)
+        for batch in prog.batches(duration=duration):
+            if batch.layout is None:
+                sink.lines(batch.lines)
+            else:
+                sink.records(batch.source, batch.names, batch.columns(), len(batch))
+            sink.flush()
+    finally:
+        lost = prog.lost
+        prog.stop()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if lost:
+            click.echo(f"ecli: {lost} events were lost (the consumer fell behind)", err=True)
+
+
+def main() -> None:
+    """Console entry point."""
+    def invoke() -> None:
+        try:
+            ecli.main(standalone_mode=False, prog_name="ecli")
+        except click.exceptions.Abort:
+            raise SystemExit(130) from None
+        except click.ClickException as exc:
+            exc.show()
+            raise SystemExit(EXIT_USAGE) from None
+
+    run_guarded("ecli", invoke, verbose=lambda: _state["verbose"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""The Python API: a package you can run, poll and stop — what ``ecli run`` is built on.
+
+>>> with Program.open("opensnoop", arguments={"targ_pid": 1234}) as prog:
+...     for event in prog.events(duration=5):
+...         print(event["fname"])
+
+Stages mirror the loader: ``open`` (resolve + parse, no kernel) -> ``run`` (load, attach,
+open event readers) -> ``poll`` / ``batches`` / ``events`` / ``process_message`` -> ``stop``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from .errors import EunomiaError
+from .package import Package, read_package
+from .spec import MapType, ObjectSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .decode import Layout
+    from .events import EventSource, Poller
+    from .loader import AttachOptions, RunningProgram
+
+__all__ = ["Batch", "Program", "open_program"]
+
+TRACE_PIPE = "trace_pipe"
+
+
+@dataclass
+class Batch:
+    """Records read from one event source in one go.
+
+    ``records`` is a numpy structured array (one row per event) for export maps;
+    ``lines`` holds raw ``bpf_printk`` lines for the trace pipe.
+    """
+
+    source: str
+    records: np.ndarray[Any, Any] | None = None
+    layout: Layout | None = None
+    lines: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records) if self.records is not None else len(self.lines)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.layout.names if self.layout is not None else ("trace",)
+
+    def columns(self) -> dict[str, list[Any]]:
+        """Column-wise Python values: the fastest way to get at many events."""
+        if self.layout is None or self.records is None:
+            return {"trace": list(self.lines)}
+        return self.layout.columns(self.records)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        if self.layout is None or self.records is None:
+            return [{"trace": ln} for ln in self.lines]
+        out: list[dict[str, Any]] = self.layout.decode_batch(self.records)
+        return out
+
+
+class Program:
+    """A package ready to run in the kernel; a context manager that stops it on exit."""
+
+    def __init__(self, package: Package, *, arguments: Mapping[str, Any] | None = None,
+                 attach: AttachOptions | None = None, origin: str = "") -> None:
+        self.package = package
+        self.origin = origin
+        self.spec = ObjectSpec.from_package(package)
+        self._arguments: dict[str, Any] = dict(arguments or {})
+        self._attach = attach
+        self._running: RunningProgram | None = None
+        self._poller: Poller | None = None
+        self._sources: dict[EventSource, tuple[str, Layout | None]] = {}
+        self._stop = threading.Event()
+
+    # -- construction --------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, data: bytes, **kwargs: Any) -> Program:
+        return cls(read_package(data), **kwargs)
+
+    @classmethod
+    def open(cls, ref: str, **kwargs: Any) -> Program:
+        """Resolve ``ref`` (path, ``-``, URL or bare name) and parse the package."""
+        from .resolve import resolve
+
+        found = resolve(ref)
+        return cls(read_package(found.data), origin=found.origin, **kwargs)
+
+    # -- configuration -------------------------------------------------------------
+    def set_arguments(self, given: Mapping[str, Any] | Sequence[str]) -> None:
+        """Set package variables from a mapping or from command-line style strings."""
+        from .args import parse_arguments
+
+        if isinstance(given, Mapping):
+            self._arguments.update(given)
+        else:
+            self._arguments.update(parse_arguments(self.spec, list(given)))
+
+    # -- lifecycle -----------------------------------------------------------------
+    @property
+    def running(self) -> RunningProgram | None:
+        return self._running
+
+    def run(self) -> Self:
+        """Load, attach and open the event readers. Idempotent while running."""
+        if self._running is not None:
+            return self
+        from .args import encode_arguments
+        from .loader import AttachOptions, load
+
+        values = encode_arguments(self.spec, self._arguments)
+        self._stop.clear()
+        self._running = load(self.spec, values, attach=self._attach or AttachOptions())
+        try:
+            self._open_sources()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _open_sources(self) -> None:
+        from .decode import layout_for
+        from .events import PerfBufferReader, Poller, RingBufferReader, TracePipeReader
+
+        assert self._running is not None
+        for export in self.spec.exports:
+            handle = self._running.maps[export.map_name]
+            layout = layout_for(self.spec.btf, export.type_id)
+            source: EventSource
+            if handle.map_type == MapType.RINGBUF:
+                source = RingBufferReader(handle.fd, handle.max_entries, layout.dtype)
+            else:
+                source = PerfBufferReader(handle.fd, layout.dtype, self.spec.perf_buffer_pages)
+            self._sources[source] = (export.map_name, layout)
+        if not self._sources and not self._has_samples():
+            self._sources[TracePipeReader()] = (TRACE_PIPE, None)
+        self._poller = Poller(list(self._sources))
+
+    def _has_samples(self) -> bool:
+        return any(m.sample for m in self.spec.maps)
+
+    @property
+    def sources(self) -> list[str]:
+        return [name for name, _ in self._sources.values()]
+
+    @property
+    def lost(self) -> int:
+        """Events the kernel reported as lost (perf buffers)."""
+        return sum(int(getattr(s, "lost", 0)) for s in self._sources)
+
+    def stop(self) -> None:
+        """Detach and unload everything. Idempotent; safe from another thread."""
+        self._stop.set()
+        poller, self._poller = self._poller, None
+        sources, self._sources = self._sources, {}
+        running, self._running = self._running, None
+        errors: list[BaseException] = []
+        for closer in [poller, *sources, running]:
+            if closer is None:
+                continue
+            try:
+                closer.close()
+            except EunomiaError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    close = stop
+
+    def request_stop(self) -> None:
+        """Ask a running ``process_message`` / ``batches`` loop to end (signal-safe)."""
+        self._stop.set()
+
+    def __enter__(self) -> Self:
+        return self.run()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- consuming -----------------------------------------------------------------
+    def poll(self, timeout_ms: int | None = None) -> list[Batch]:
+        """Wait up to ``timeout_ms`` for events; return what arrived, one batch a source."""
+        if self._poller is None:
+            raise EunomiaError(f"poll {self.spec.name}: the program is not running")
+        wait = self.spec.poll_timeout_ms if timeout_ms is None else timeout_ms
+        out: list[Batch] = []
+        for source, data in self._poller.poll(wait):
+            name, layout = self._sources[source]
+            if layout is None:
+                if data:
+                    out.append(Batch(name, lines=list(data)))
+            elif len(data):
+                out.append(Batch(name, records=data, layout=layout))
+        return out
+
+    def batches(self, *, duration: float | None = None,
+                timeout_ms: int | None = None) -> Iterator[Batch]:
+        """Yield batches until ``stop``/``request_stop`` or ``duration`` seconds pass."""
+        if self._running is None:
+            self.run()
+        deadline = None if duration is None else time.monotonic() + duration
+        wait = self.spec.poll_timeout_ms if timeout_ms is None else timeout_ms
+        while not self._stop.is_set():
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait_now = int(min(wait, left * 1000) + 0.999)
+            else:
+                wait_now = wait
+            yield from self.poll(wait_now)
+
+    def events(self, *, duration: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield one decoded dict per event (``{"trace": line}`` for bpf_printk lines)."""
+        for batch in self.batches(duration=duration):
+            yield from batch.to_dicts()
+
+    def process_message(self, receiver: Callable[[dict[str, Any]], Any], *,
+                        duration: float | None = None) -> None:
+        """Call ``receiver`` with each decoded event until stopped (the seed's API)."""
+        for event in self.events(duration=duration):
+            receiver(event)
+
+
+def open_program(ref: str, **kwargs: Any) -> Program:
+    """Shorthand for :meth:`Program.open`."""
+    return Program.open(ref, **kwargs)
