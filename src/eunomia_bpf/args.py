@@ -80,8 +80,35 @@ def _names(var: VariableSpec) -> tuple[str, str]:
 
 
 def _help(var: VariableSpec) -> str:
-    text = var.cmdarg.get("help") or var.description or f"set {var.type_name} {var.name}"
+    text = (var.cmdarg.get("help") or var.description
+            or f"Set value of `{var.type_name}` variable {var.name}")
     return str(text)
+
+
+def _bool_options(var: VariableSpec, long: str, dashed: str) -> list[click.Option]:
+    """eunomia's visible switch for the declared default, the other spellings hidden."""
+    on = {f"--{long}", f"--{dashed}", f"--enable-{long}", f"--enable-{dashed}"}
+    off = {f"--disable-{long}", f"--disable-{dashed}"}
+    if not var.declared:
+        shown, shown_value = [f"--{long}"], True
+    elif var.default:
+        shown, shown_value = [f"--disable-{long}"], False
+    else:
+        shown, shown_value = [f"--enable-{long}"], True
+    default = "true" if var.default else "false"
+    visible = click.Option([f"{var.name}__{'on' if shown_value else 'off'}", *shown],
+                           flag_value=True, default=None,
+                           help=f"{_help(var)}  [default: {default}]")
+    hidden_on = sorted(on - set(shown))
+    hidden_off = sorted(off - set(shown))
+    out = [visible]
+    if hidden_on:
+        out.append(click.Option([f"{var.name}__on2", *hidden_on], flag_value=True,
+                                default=None, hidden=True))
+    if hidden_off:
+        out.append(click.Option([f"{var.name}__off2", *hidden_off], flag_value=True,
+                                default=None, hidden=True))
+    return out
 
 
 def package_command(spec: ObjectSpec) -> click.Command:
@@ -93,12 +120,7 @@ def package_command(spec: ObjectSpec) -> click.Command:
             continue
         long, dashed = _names(var)
         if kind == "bool":
-            on = sorted({f"--{long}", f"--enable-{long}", f"--enable-{dashed}", f"--{dashed}"})
-            off = sorted({f"--disable-{long}", f"--disable-{dashed}"})
-            params.append(click.Option(
-                [var.name, *on], flag_value=True, default=None, help=_help(var)))
-            params.append(click.Option(
-                [f"{var.name}__off", *off], flag_value=True, default=None, hidden=True))
+            params.extend(_bool_options(var, long, dashed))
             continue
         decls = [var.name, f"--{long}"] + ([f"--{dashed}"] if dashed != long else [])
         short = var.cmdarg.get("short")
@@ -128,17 +150,16 @@ def parse_arguments(spec: ObjectSpec, argv: Sequence[str]) -> dict[str, Any]:
     for key, value in ctx.params.items():
         if value is None:
             continue
-        if key.endswith("__off"):
-            out[key.removesuffix("__off")] = False
-        else:
-            out[key] = value
+        name, _, switch = key.partition("__")
+        out[name] = (not switch.startswith("off")) if switch else value
     return out
 
 
 def format_help(spec: ObjectSpec, usage_prefix: str = "ecli run") -> str:
     """The package's ``--help`` text: doc, then each option with type and default."""
     cmd = package_command(spec)
-    ctx = click.Context(cmd, info_name=f"{usage_prefix} {cmd.name}")
+    ctx = click.Context(cmd, info_name=f"{usage_prefix} {cmd.name}", terminal_width=100,
+                        max_content_width=100)
     text: str = cmd.get_help(ctx)
     return text
 

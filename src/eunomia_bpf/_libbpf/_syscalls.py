@@ -9,7 +9,7 @@ import socket
 from ..errors import AttachError, LibbpfError
 from ._lib import libc
 
-__all__ = ["if_nametoindex", "online_cpus", "perf_event_open_cpu_clock", "u64_at"]
+__all__ = ["ReadOnlyU64", "if_nametoindex", "online_cpus", "perf_event_open_cpu_clock", "u64_at"]
 
 _SYS_PERF_EVENT_OPEN = 298  # x86-64
 _PERF_TYPE_SOFTWARE = 1
@@ -71,11 +71,33 @@ def online_cpus() -> list[int]:
     return cpus
 
 
-def u64_at(buffer: object, offset: int) -> ctypes.c_uint64:
-    """A live 8-byte view at ``offset`` of a writable buffer (e.g. an ``mmap``).
+class ReadOnlyU64:
+    """An 8-byte view into a read-only buffer; ``.value`` is one aligned 8-byte load."""
 
-    Reading ``.value`` is one 8-byte load, as ring buffer positions require.
+    __slots__ = ("_view",)
+
+    def __init__(self, buffer: object, offset: int) -> None:
+        self._view = memoryview(buffer).cast("B")[offset:offset + 8].cast("Q")  # type: ignore[arg-type]
+
+    @property
+    def value(self) -> int:
+        return int(self._view[0])
+
+    def release(self) -> None:
+        self._view.release()
+
+
+def u64_at(buffer: object, offset: int) -> ctypes.c_uint64 | ReadOnlyU64:
+    """A live 8-byte view at ``offset`` of a buffer (e.g. an ``mmap``), never a copy.
+
+    Reading ``.value`` is one 8-byte load, as ring buffer positions require. A writable
+    buffer gives a ``ctypes.c_uint64`` (``.value`` can be assigned); a read-only one a
+    :class:`ReadOnlyU64`. Release the view before closing the ``mmap``.
     """
+    if offset % 8:
+        raise ValueError(f"u64_at: offset {offset} is not 8-byte aligned")
+    if memoryview(buffer).readonly:  # type: ignore[arg-type]
+        return ReadOnlyU64(buffer, offset)
     return ctypes.c_uint64.from_buffer(buffer, offset)  # type: ignore[arg-type]
 
 

@@ -28,8 +28,9 @@ from typing import Any
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
-from ..btf import BTF, Kind, TypeTag
+from ..btf import BTF, Const, Kind, Ptr, Restrict, Struct, TypeTag, Var, Volatile
 from ..errors import BTFError
 from ._errors import BuildError
 
@@ -39,7 +40,7 @@ _BPF_OBJ_NAME_LEN = 16  # kernel limit on map names, NUL included
 _IDENT_SUFFIXES = (".data", ".rodata", ".bss", ".kconfig")  # bpftool's get_map_ident order
 _DUMMY = re.compile(r"^__eunomia_dummy_(\w+)_ptr$")
 _HEADER_STRUCT = re.compile(r"\bstruct\s+([A-Za-z_]\w*)\s*\{")
-_QUALIFIERS = (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG)
+_QUALIFIERS = (Const, Volatile, Restrict, TypeTag)
 
 
 def _is_internal_section(name: str, nobits: bool) -> bool:
@@ -66,9 +67,12 @@ def _map_ident(map_name: str) -> str | None:
 
 
 def _unqualified(btf: BTF, type_id: int) -> int:
-    while btf[type_id].kind in _QUALIFIERS:
-        type_id = btf[type_id].type  # type: ignore[union-attr]
-    return type_id
+    for _ in range(len(btf)):  # bounded: a malformed cycle must not hang the build
+        t = btf[type_id]
+        if not isinstance(t, _QUALIFIERS):
+            return type_id
+        type_id = t.type
+    raise BuildError(f"generate meta: type {type_id} is a cycle of qualifiers")
 
 
 def _without_qualifiers(btf: BTF) -> BTF:
@@ -78,11 +82,11 @@ def _without_qualifiers(btf: BTF) -> BTF:
     ``pid_t`` and ``const volatile struct event *`` is ``struct event *``. A type tag is
     transparent to ``BTF.type_name``, so each qualifier becomes one; ids do not change.
     """
-    return BTF([TypeTag("", t.type) if t.kind in _QUALIFIERS else t  # type: ignore[union-attr]
+    return BTF([TypeTag("", t.type) if isinstance(t, (Const, Volatile, Restrict)) else t
                 for t in btf.types], btf.byte_order)
 
 
-def _section_vars(btf: BTF, section: str, *, with_static: bool = False) -> list[tuple[int, Any]]:
+def _section_vars(btf: BTF, section: str, *, with_static: bool = False) -> list[tuple[int, Var]]:
     """(offset, Var) of a DATASEC, by offset as libbpf sorts them; static ones dropped."""
     sec = btf.datasec(section)
     if sec is None:
@@ -90,7 +94,7 @@ def _section_vars(btf: BTF, section: str, *, with_static: bool = False) -> list[
     out = []
     for info in sec.vars:
         var = btf[info.type]
-        if var.kind != Kind.VAR:
+        if not isinstance(var, Var):
             continue
         if var.linkage == 0 and not with_static:  # BTF_VAR_STATIC
             continue
@@ -100,7 +104,7 @@ def _section_vars(btf: BTF, section: str, *, with_static: bool = False) -> list[
 
 def _programs(elf: ELFFile) -> list[dict[str, Any]]:
     symtab = elf.get_section_by_name(".symtab")
-    if symtab is None:
+    if not isinstance(symtab, SymbolTableSection):
         raise BuildError("generate meta: object has no symbol table")
     found = []
     for sym in symtab.iter_symbols():
@@ -153,6 +157,7 @@ def _export_type(btf: BTF, names: BTF, name: str) -> dict[str, Any]:
                          f"BTF (use it in the program, or declare "
                          f"`struct {name} *__eunomia_dummy_{name}_ptr;`)") from None
     struct = btf[type_id]
+    assert isinstance(struct, Struct)
     return {
         "name": name,
         "members": [{"name": m.name, "type": names.type_name(m.type)} for m in struct.members],
@@ -168,9 +173,9 @@ def _dummy_export_names(btf: BTF) -> list[str]:
         if match is None:
             continue
         target = btf[_unqualified(btf, var.type)]
-        if target.kind == Kind.PTR:
+        if isinstance(target, Ptr):
             pointee = btf[_unqualified(btf, target.type)]
-            if pointee.kind == Kind.STRUCT and pointee.name:
+            if isinstance(pointee, Struct) and pointee.name:
                 names.append(pointee.name)
                 continue
         names.append(match.group(1))
@@ -182,7 +187,7 @@ def _header_export_names(btf: BTF, header: Path) -> list[str]:
         text = header.read_text()
     except OSError as exc:
         raise BuildError(f"generate meta: read header {header}: {exc.strerror}") from None
-    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.DOTALL)
     names = []
     for name in _HEADER_STRUCT.findall(text):
         try:

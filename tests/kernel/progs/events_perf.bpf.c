@@ -17,10 +17,11 @@ struct {
 const volatile __u32 targ_pid = 0;
 __u64 seq = 0;
 
-struct event *unused_event __attribute__((unused));
+/* names the export type for the package meta (the ecc convention) */
+struct event *__eunomia_dummy_event_ptr __attribute__((unused));
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
-int on_getppid(void *ctx)
+int evtest_perf(void *ctx)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct event e = {};

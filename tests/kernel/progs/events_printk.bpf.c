@@ -6,7 +6,7 @@ const volatile __u32 targ_pid = 0;
 __u64 seq = 0;
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
-int on_getppid(void *ctx)
+int evtest_printk(void *ctx)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 

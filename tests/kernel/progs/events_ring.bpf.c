@@ -29,11 +29,11 @@ const volatile __u32 targ_pid = 0;
 __u64 seq = 0;
 __u64 dropped = 0;
 
-/* make the export type visible in BTF */
-struct event *unused_event __attribute__((unused));
+/* names the export type for the package meta (the ecc convention) */
+struct event *__eunomia_dummy_event_ptr __attribute__((unused));
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
-int on_getppid(void *ctx)
+int evtest_ring(void *ctx)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	__u64 n;
