@@ -128,6 +128,7 @@ def package_command(spec: ObjectSpec) -> click.Command:
             decls.append(f"-{short}")
         params.append(click.Option(
             decls, type=_VariableType(spec.btf, var, kind), default=None,
+            metavar=f"<{var.type_name}>",
             help=_help(var) + (f"  [default: {var.default!r}]" if var.default is not None
                                else "")))
     doc = spec.doc

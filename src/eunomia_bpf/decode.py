@@ -14,9 +14,10 @@ spells them), pointers -> ``int``.
 
 from __future__ import annotations
 
+import functools
 import struct
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,28 @@ class _Const(_Conv):
         return [self.value] * len(arr)
 
 
+@functools.lru_cache(maxsize=None)
+def _row_builder(arity: int) -> Callable[..., Callable[..., list[dict[str, Any]]]]:
+    """``make(k0, k1, ...)`` -> ``rows(c0, c1, ...)``: dicts from columns via a dict display.
+
+    A ``{k0: v0, ...}`` display is about twice as fast as ``dict(zip(keys, row))``, and
+    building dicts is most of the cost of a batch. Only the arity is spliced into the
+    source; the keys are passed in as values.
+    """
+    keys = ", ".join(f"k{i}" for i in range(arity))
+    cols = ", ".join(f"c{i}" for i in range(arity))
+    vals = ", ".join(f"v{i}" for i in range(arity))
+    pairs = ", ".join(f"k{i}: v{i}" for i in range(arity))
+    source = (f"def make({keys}):\n"
+              f"    def rows({cols}):\n"
+              f"        return [{{{pairs}}} for {vals}{',' if arity == 1 else ''} "
+              f"in zip({cols})]\n"
+              f"    return rows\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<decode rows/{arity}>", "exec"), namespace)
+    return namespace["make"]  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class _Field:
     key: str            # dict key ("" for an anonymous struct/union merged into its parent)
@@ -176,6 +199,7 @@ class _StructConv(_Conv):
     def __init__(self, fields: list[_Field]) -> None:
         self.fields = fields
         self.keys = tuple(self.columns_keys())
+        self._rows = _row_builder(len(self.keys))(*self.keys) if self.keys else None
 
     def columns_keys(self) -> Iterator[str]:
         for f in self.fields:
@@ -198,10 +222,12 @@ class _StructConv(_Conv):
 
     def column(self, arr: np.ndarray) -> list[Any]:
         cols = self.columns(arr)
-        keys = tuple(cols)
-        if not keys:
+        if not cols:
             return [{} for _ in range(len(arr))]
-        return [dict(zip(keys, row)) for row in zip(*cols.values())]
+        keys = tuple(cols)
+        if keys != self.keys or self._rows is None:
+            return [dict(zip(keys, row)) for row in zip(*cols.values())]
+        return self._rows(*cols.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,13 +356,13 @@ class _Builder:
                     continue  # "int :3;" padding has no value
                 bits, extra, signed = scalar or (0, 0, _signed(btf, member_type))
                 bits = bitfield_size or bits
-                bit_offset += extra
-                start, shift = divmod(bit_offset, 8)
-                post = self._bitfield_post(member_type)
-                dtype, odd = self._unit(start, shift + bits, t.size)
                 if bits == 0 or bits > 64:
                     raise DecodeError(f"lay out {btf.type_name(type_id)}: member {name} has "
                                       f"{bits} bits")
+                post = self._bitfield_post(member_type, bits)
+                if isinstance(post, _EnumConv):
+                    signed = False  # enumerators are matched on the stored bits
+                start, shift, dtype, odd = self._unit(bit_offset + extra, bits, t.size)
                 conv = _Bitfield(shift, bits, signed, post, self.order if odd else None)
                 fields.append(_Field(name, add(name, dtype, start), conv))
                 continue
@@ -360,21 +386,41 @@ class _Builder:
             raise DecodeError(f"lay out {btf.type_name(type_id)}: {exc}") from exc
         return dtype, _StructConv(fields)
 
-    def _bitfield_post(self, type_id: int) -> _Conv:
+    def _bitfield_post(self, type_id: int, bits: int) -> _Conv:
         t = self.btf[self.btf.resolve(type_id)]
         if isinstance(t, Int) and t.bool:
             return _BoolConv()
         if isinstance(t, (Enum, Enum64)):
-            _dtype, conv = self.build(type_id)
-            return conv
+            # An enum bitfield holds the low bits of the enumerator, whatever its sign.
+            mask = (1 << bits) - 1
+            names: dict[int, str] = {}
+            for v in reversed(t.values):
+                names[v.value & mask] = v.name
+            return _EnumConv(names, np.dtype(np.uint64))
         return _Plain()
 
-    def _unit(self, start: int, need_bits: int, limit: int) -> tuple[np.dtype[Any], bool]:
-        """The smallest unsigned unit at byte ``start`` holding ``need_bits`` bits."""
-        for size in (1, 2, 4, 8):
-            if need_bits <= size * 8 and start + size <= limit:
-                return np.dtype(f"{self.order}u{size}"), False
-        return np.dtype(f"V{(need_bits + 7) // 8}"), True
+    def _unit(self, bit_offset: int, bits: int, limit: int) -> tuple[int, int, np.dtype[Any], bool]:
+        """(byte, shift, dtype, odd): the smallest unsigned unit holding the bits.
+
+        Naturally aligned units first (where the compiler put them), then one starting at
+        the field's first byte; ``odd`` when only a ``V{n}`` of the covered bytes will do.
+        """
+        if self.order == "<":
+            for size in (1, 2, 4, 8):
+                for start in ((bit_offset // (size * 8)) * size, bit_offset // 8):
+                    shift = bit_offset - start * 8
+                    if shift + bits <= size * 8 and start + size <= limit:
+                        return start, shift, np.dtype(f"<u{size}"), False
+        start, shift = divmod(bit_offset, 8)
+        return start, shift, np.dtype(f"V{(shift + bits + 7) // 8}"), True
+
+
+def _wrap(value: int, bits: int, signed: bool) -> int:
+    """``value`` reduced to ``bits`` bits, read back signed or unsigned."""
+    value &= (1 << bits) - 1
+    if signed and value >> (bits - 1):
+        value -= 1 << bits
+    return value
 
 
 def _int_range(bits: int, signed: bool) -> tuple[int, int]:
@@ -500,6 +546,11 @@ class _Encoder:
                 else:
                     known = ", ".join(v.name for v in t.values)
                     raise self.fail(what, f"{value!r} is not an enumerator of {name} ({known})")
+            if isinstance(value, int) and not isinstance(value, bool):
+                # C converts freely between enums and ints: take either signedness.
+                lo, hi = _int_range(t.size * 8, True)[0], _int_range(t.size * 8, False)[1]
+                if lo <= value <= hi:
+                    value = _wrap(value, t.size * 8, t.signed)
             self._int(buf, offset, t.size, t.signed, value, what, name)
         elif isinstance(t, Float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -579,6 +630,12 @@ class _Encoder:
         scratch = bytearray(btf.size_of(type_id))
         self.encode(scratch, 0, type_id, value, what)  # names, types, range of the whole type
         number = int.from_bytes(scratch, self.order, signed=_signed(btf, type_id))
+        if isinstance(btf[btf.resolve(type_id)], (Enum, Enum64)):
+            as_signed = _wrap(number, len(scratch) * 8, True)
+            low = number & ((1 << bits) - 1)
+            if low != number and _wrap(low, bits, True) != as_signed:
+                raise self.fail(what, f"{number} does not fit a {bits}-bit field")
+            number = low
         lo, hi = _int_range(bits, _signed(btf, type_id))
         if not lo <= number <= hi:
             raise self.fail(what, f"{number} does not fit a {bits}-bit field ({lo}..{hi})")

@@ -106,10 +106,9 @@ class RingBufferReader(_Closing):
         except OSError as exc:
             self._consumer_map.close()
             raise EunomiaError(f"map ring buffer data: {exc.strerror}") from exc
+        # Positions are single 8-byte loads and stores, never byte-wise copies.
         self._consumer_pos = _libbpf.u64_at(self._consumer_map, 0)
-        # The producer page can only be mapped read-only and ctypes cannot view a
-        # read-only buffer; an aligned numpy uint64 element is also read in one load.
-        self._producer_pos = np.frombuffer(self._producer_map, np.uint64, count=1)
+        self._producer_pos = _libbpf.u64_at(self._producer_map, 0)
         self._bytes = np.frombuffer(self._producer_map, np.uint8, offset=page)
         self._words = self._bytes.view(np.uint32)  # for single 4-byte header loads
         self._closed = False
@@ -119,13 +118,13 @@ class RingBufferReader(_Closing):
 
     def pending(self) -> int:
         """Bytes between the consumer and producer positions (0: nothing to read)."""
-        return int(self._producer_pos[0]) - self._consumer_pos.value
+        return int(self._producer_pos.value - self._consumer_pos.value)
 
     def read(self) -> np.ndarray[Any, Any]:
         if self._closed:
             raise EunomiaError("read ring buffer: reader is closed")
         pos = self._consumer_pos.value
-        end = int(self._producer_pos[0])
+        end = self._producer_pos.value
         if pos == end:
             return np.empty(0, self.dtype)
         chunks: list[np.ndarray[Any, Any]] = []
@@ -168,6 +167,9 @@ class RingBufferReader(_Closing):
             return
         self._closed = True
         # Views into the maps must go before the maps can be unmapped.
+        release = getattr(self._producer_pos, "release", None)
+        if release is not None:
+            release()
         del self._consumer_pos, self._producer_pos, self._bytes, self._words
         self._consumer_map.close()
         self._producer_map.close()

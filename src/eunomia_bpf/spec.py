@@ -135,6 +135,12 @@ def _strip_qualifiers(btf: BTF, type_id: int) -> int:
     raise BTFError(f"resolve type {type_id}: qualifier chain too long")
 
 
+def _display_name(c_name: str) -> str:
+    """``const volatile char[8]`` -> ``char[8]``: qualifiers say nothing to a user."""
+    words = [w for w in c_name.split(" ") if w not in ("const", "volatile")]
+    return " ".join(words)
+
+
 def _section_bytes(obj: bytes) -> dict[str, bytes]:
     """Initial contents of the data sections (``.bss`` has none: zeros)."""
     from elftools.common.exceptions import ELFError
@@ -300,7 +306,8 @@ def _variables(pkg: Package, btf: BTF) -> tuple[VariableSpec, ...]:
                     default = None
             out.append(VariableSpec(
                 name=v["name"], section=sec_name, offset=info.offset, size=info.size,
-                type_id=type_id, type_name=btf.type_name(type_id), default=default,
+                type_id=type_id, type_name=_display_name(btf.type_name(type_id)),
+                default=default,
                 description=v.get("description"),
                 cmdarg=MappingProxyType(dict(v.get("cmdarg") or {})), declared=declared))
     return tuple(out)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import io
+
+import orjson
+
+from eunomia_bpf.output import JsonLinesSink, TextTableSink
+
+NAMES = ("pid", "comm", "ok")
+
+
+def cols(pids: list[int], comms: list[str], oks: list[bool]) -> dict[str, list[object]]:
+    return {"pid": list(pids), "comm": list(comms), "ok": list(oks)}
+
+
+def test_json_lines_one_object_per_event_with_field_names() -> None:
+    out = io.BytesIO()
+    sink = JsonLinesSink(out)
+    sink.records("events", NAMES, cols([1, 22], ["a", "bash"], [True, False]), 2)
+    sink.records("events", NAMES, cols([], [], []), 0)
+    lines = out.getvalue().splitlines()
+    assert [orjson.loads(ln) for ln in lines] == [
+        {"pid": 1, "comm": "a", "ok": True}, {"pid": 22, "comm": "bash", "ok": False}]
+
+
+def test_json_labels_sources_when_several_and_handles_big_ints() -> None:
+    out = io.BytesIO()
+    JsonLinesSink(out, label_sources=True).records(
+        "rb2", ("x",), {"x": [1 << 100]}, 1)
+    assert orjson.loads(out.getvalue()) == {"x": str(1 << 100), "map": "rb2"}
+
+
+def test_text_table_is_aligned_with_time_and_upper_case_header() -> None:
+    out = io.BytesIO()
+    sink = TextTableSink(out)
+    sink.records("events", NAMES, cols([1, 123456], ["a", "bash"], [True, False]), 2)
+    sink.records("events", NAMES, cols([7], ["zsh"], [True]), 1)
+    lines = out.getvalue().decode().splitlines()
+    assert lines[0].split() == ["TIME", "PID", "COMM", "OK"]
+    assert len(lines) == 4  # one header only
+    starts = [ln.index(word) for ln, word in zip(lines, ["COMM", "a", "bash", "zsh"])]
+    assert len(set(starts)) == 1, lines
+    assert lines[1].split()[1:] == ["1", "a", "true"]
+    assert lines[1][:2].isdigit() and lines[1][2] == ":"
+
+
+def test_text_no_header_and_trace_lines() -> None:
+    out = io.BytesIO()
+    sink = TextTableSink(out, header=False)
+    sink.records("events", ("pid",), {"pid": [5]}, 1)
+    sink.lines(["cat-1 [000] bpf_trace_printk: hi"])
+    text = out.getvalue().decode().splitlines()
+    assert "PID" not in text[0] and text[1].endswith("hi")
