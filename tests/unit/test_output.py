@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import orjson
 
@@ -27,7 +28,7 @@ def test_json_labels_sources_when_several_and_handles_big_ints() -> None:
     out = io.BytesIO()
     JsonLinesSink(out, label_sources=True).records(
         "rb2", ("x",), {"x": [1 << 100]}, 1)
-    assert orjson.loads(out.getvalue()) == {"x": str(1 << 100), "map": "rb2"}
+    assert json.loads(out.getvalue()) == {"x": 1 << 100, "map": "rb2"}
 
 
 def test_text_table_is_aligned_with_time_and_upper_case_header() -> None:

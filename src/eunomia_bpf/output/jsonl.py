@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import json
 from typing import Any
 
 import orjson
@@ -13,9 +14,13 @@ from ._sink import Stream
 def _default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
-    if isinstance(value, int):  # 128-bit integers are beyond orjson's native range
-        return str(value)
     raise TypeError
+
+
+def _dumps_slow(obj: Any) -> bytes:
+    """The standard library writes integers of any width (128-bit fields) exactly."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
+                      default=_default).encode()
 
 
 class JsonLinesSink:
@@ -35,7 +40,10 @@ class JsonLinesSink:
             keys.append("map")
             cols.append([source] * count)
         dumps = orjson.dumps
-        rows = [dumps(dict(zip(keys, row)), default=_default) for row in zip(*cols)]
+        try:
+            rows = [dumps(dict(zip(keys, row)), default=_default) for row in zip(*cols)]
+        except orjson.JSONEncodeError:
+            rows = [_dumps_slow(dict(zip(keys, row))) for row in zip(*cols)]
         rows.append(b"")
         self.stream.write(b"\n".join(rows))
 
