@@ -214,16 +214,16 @@ def _load(obj: BpfObject, spec: _ObjectSpecLike) -> None:
         with capture_messages() as messages:
             obj.load()
     except LoadError as exc:
-        raise _explain_load_failure(exc, spec, programs, [m for _, m in messages]) from None
+        raise _explain_load_failure(exc, spec, programs, messages) from None
     finally:
         for prog in programs:
             prog.release_log()
 
 
 def _explain_load_failure(exc: LoadError, spec: _ObjectSpecLike, programs: list[BpfProgram],
-                          messages: list[str]) -> EunomiaError:
+                          messages: list[tuple[int, str]]) -> EunomiaError:
     sections = _sections(spec, programs)
-    failed_names = [m.group(1) for line in messages if (m := _LOAD_FAILED.search(line))]
+    failed_names = [m.group(1) for _, line in messages if (m := _LOAD_FAILED.search(line))]
     for prog in programs:
         if prog.log.strip():
             return VerifierError(prog.name, prog.log, errno=exc.errno)
@@ -234,10 +234,11 @@ def _explain_load_failure(exc: LoadError, spec: _ObjectSpecLike, programs: list[
             return refusal
     if failed_names:
         return LoadError(f"load program {failed_names[0]}", errno=exc.errno)
-    warning = next((m for m in reversed(messages) if "libbpf:" not in m[:7]), "")
-    if warning:
-        return LoadError(f"load object {spec.name}: {warning.strip().rstrip(':')}",
-                         errno=exc.errno)
+    # Not a program: a map, BTF or relocation. libbpf's last warning says which.
+    warnings = [text for level, text in messages if level >= logging.WARNING]
+    if warnings:
+        cause = warnings[-1].removeprefix("libbpf: ").strip().rstrip(":")
+        return LoadError(f"load object {spec.name}: {cause}", errno=exc.errno)
     return exc
 
 
