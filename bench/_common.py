@@ -64,7 +64,10 @@ class Loadgen:
         self.proc.stdin.close()
 
     def wait(self) -> int:
-        out, _ = self.proc.communicate()
+        """Wait for the end of the run; return the number of getppid calls made."""
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.wait()
         return int(out.strip() or 0)
 
     def kill(self) -> None:

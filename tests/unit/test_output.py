@@ -33,7 +33,7 @@ def test_json_labels_sources_when_several_and_handles_big_ints() -> None:
 
 def test_text_table_is_aligned_with_time_and_upper_case_header() -> None:
     out = io.BytesIO()
-    sink = TextTableSink(out)
+    sink = TextTableSink(out, widths={"events": {"PID": 7, "COMM": 16}})
     sink.records("events", NAMES, cols([1, 123456], ["a", "bash"], [True, False]), 2)
     sink.records("events", NAMES, cols([7], ["zsh"], [True]), 1)
     lines = out.getvalue().decode().splitlines()
@@ -52,3 +52,13 @@ def test_text_no_header_and_trace_lines() -> None:
     sink.lines(["cat-1 [000] bpf_trace_printk: hi"])
     text = out.getvalue().decode().splitlines()
     assert "PID" not in text[0] and text[1].endswith("hi")
+
+
+def test_text_long_value_shifts_only_its_row() -> None:
+    out = io.BytesIO()
+    sink = TextTableSink(out, widths={"events": {"PID": 7, "COMM": 4}})
+    sink.records("events", NAMES, cols([1, 2, 3], ["a", "a-very-long-name", "b"],
+                                       [True, True, False]), 3)
+    lines = out.getvalue().decode().splitlines()
+    assert lines[1].index("true") == lines[3].index("false") == lines[0].index("OK")
+    assert lines[2].index("true") > lines[0].index("OK")

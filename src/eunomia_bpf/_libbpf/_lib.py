@@ -84,6 +84,11 @@ _DECLARATIONS: dict[str, tuple[Any, list[Any]]] = {
     "bpf_map_delete_elem": (_I, [_I, _P]),
     "bpf_map_get_next_key": (_I, [_I, _P, _P]),
     "libbpf_num_possible_cpus": (_I, []),
+    "perf_buffer__new": (_P, [_I, _SZ, _P, _P, _P, _P]),
+    "perf_buffer__free": (None, [_P]),
+    "perf_buffer__epoll_fd": (_I, [_P]),
+    "perf_buffer__poll": (_I, [_P, _I]),
+    "perf_buffer__consume": (_I, [_P]),
 }
 
 # int (*)(enum libbpf_print_level, const char *fmt, va_list ap); on x86-64 a va_list

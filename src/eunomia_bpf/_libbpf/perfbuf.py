@@ -1,84 +1,73 @@
-"""libbpf's perf buffer behind plain Python callbacks (the only ctypes for events).
+"""libbpf's perf buffer (``BPF_MAP_TYPE_PERF_EVENT_ARRAY``) with Python callbacks.
 
-The perf buffer calls back once per event; that is why it is the slow, legacy path.
-``perf_buffer_open`` wraps ``perf_buffer__new`` so that ``events.py`` never sees ctypes:
-samples arrive as ``bytes`` and lost counts as ``int``.
+Each sample costs a ctypes callback (microseconds): prefer ring buffers for high rates.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
 from collections.abc import Callable
 
-from eunomia_bpf.errors import LibbpfError
-
+from ..errors import LibbpfError
 from ._lib import check, lib
 
 __all__ = ["PerfBuffer", "perf_buffer_open"]
 
-# void (*)(void *ctx, int cpu, void *data, __u32 size)
-_SampleFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
-                             ctypes.c_uint32)
-# void (*)(void *ctx, int cpu, __u64 cnt)
-_LostFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64)
+_SAMPLE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                              ctypes.c_uint32)
+_LOST_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64)
 
 
-@functools.cache
-def _lib() -> ctypes.CDLL:
-    """The shared libbpf handle with the perf buffer functions declared as well."""
-    handle = lib()
-    for name, restype, argtypes in (
-            ("perf_buffer__new", ctypes.c_void_p,
-             [ctypes.c_int, ctypes.c_size_t, _SampleFn, _LostFn, ctypes.c_void_p,
-              ctypes.c_void_p]),
-            ("perf_buffer__consume", ctypes.c_int, [ctypes.c_void_p]),
-            ("perf_buffer__epoll_fd", ctypes.c_int, [ctypes.c_void_p]),
-            ("perf_buffer__free", None, [ctypes.c_void_p])):
-        func = getattr(handle, name)
-        func.restype = restype
-        func.argtypes = argtypes
-    return handle
+class _PerfBufferOpts(ctypes.Structure):
+    _fields_ = [("sz", ctypes.c_size_t)]
 
 
 class PerfBuffer:
-    """A live ``struct perf_buffer``; keeps the C callbacks alive until ``free()``."""
+    """An owned ``struct perf_buffer *``; :meth:`free` is idempotent."""
 
-    def __init__(self, handle: int, sample: object, lost: object) -> None:
-        self._handle: int | None = handle
-        self._callbacks = (sample, lost)
+    def __init__(self, map_fd: int, pages: int, on_sample: Callable[[int, bytes], None],
+                 on_lost: Callable[[int, int], None]) -> None:
+        def sample(_ctx: int | None, cpu: int, data: int, size: int) -> None:
+            on_sample(cpu, ctypes.string_at(data, size))
 
-    def consume(self) -> int:
-        """Call the callbacks for every pending event; returns libbpf's result (>= 0)."""
-        if self._handle is None:
-            raise LibbpfError("consume perf buffer: it is freed")
-        return check(_lib().perf_buffer__consume(self._handle), "consume perf buffer")
+        def lost(_ctx: int | None, cpu: int, count: int) -> None:
+            on_lost(cpu, count)
+
+        # Kept on self: libbpf calls them as long as the buffer lives.
+        self._sample = _SAMPLE_FN(sample)
+        self._lost = _LOST_FN(lost)
+        opts = _PerfBufferOpts(sz=ctypes.sizeof(_PerfBufferOpts))
+        self._ptr: int | None = check(
+            lib().perf_buffer__new(map_fd, pages, ctypes.cast(self._sample, ctypes.c_void_p),
+                                   ctypes.cast(self._lost, ctypes.c_void_p), None,
+                                   ctypes.byref(opts)),
+            f"open perf buffer on map fd {map_fd}")
+
+    def _handle(self) -> int:
+        if self._ptr is None:
+            raise LibbpfError("use perf buffer: it is freed")
+        return self._ptr
 
     def epoll_fd(self) -> int:
-        if self._handle is None:
-            raise LibbpfError("get perf buffer epoll fd: it is freed")
-        return check(_lib().perf_buffer__epoll_fd(self._handle), "get perf buffer epoll fd")
+        return check(lib().perf_buffer__epoll_fd(self._handle()), "get perf buffer epoll fd")
+
+    def poll(self, timeout_ms: int) -> int:
+        """Wait up to ``timeout_ms`` and run the callbacks; returns how many samples."""
+        return check(lib().perf_buffer__poll(self._handle(), timeout_ms), "poll perf buffer")
+
+    def consume(self) -> int:
+        """Run the callbacks for everything already in the buffers, without waiting."""
+        return check(lib().perf_buffer__consume(self._handle()), "consume perf buffer")
 
     def free(self) -> None:
-        """Close the per-CPU buffers and their fds; idempotent."""
-        if self._handle is not None:
-            _lib().perf_buffer__free(self._handle)
-            self._handle = None
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib().perf_buffer__free(ptr)
+
+    close = free
 
 
 def perf_buffer_open(map_fd: int, pages: int, on_sample: Callable[[int, bytes], None],
                      on_lost: Callable[[int, int], None]) -> PerfBuffer:
-    """Open a perf buffer of ``pages`` pages per CPU on a PERF_EVENT_ARRAY map fd."""
-    if pages <= 0 or pages & (pages - 1):
-        raise LibbpfError(f"open perf buffer: page count {pages} is not a power of 2")
-
-    def sample(_ctx: int | None, cpu: int, data: int, size: int) -> None:
-        on_sample(cpu, ctypes.string_at(data, size))
-
-    def lost(_ctx: int | None, cpu: int, count: int) -> None:
-        on_lost(cpu, count)
-
-    sample_fn, lost_fn = _SampleFn(sample), _LostFn(lost)
-    handle = check(_lib().perf_buffer__new(map_fd, pages, sample_fn, lost_fn, None, None),
-                   f"open perf buffer on map fd {map_fd}")
-    return PerfBuffer(handle, sample_fn, lost_fn)
+    """Open libbpf's perf buffer over ``map_fd`` with ``pages`` pages per CPU."""
+    return PerfBuffer(map_fd, pages, on_sample, on_lost)

@@ -92,6 +92,7 @@ def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
 
 def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> None:
     from ..output import JsonLinesSink, TextTableSink
+    from ..output.text import column_widths
 
     def on_signal(signum: int, frame: Any) -> None:
         prog.request_stop()
@@ -101,9 +102,13 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
     try:
         prog.run()
         several = len(prog.sources) > 1
-        sink = (JsonLinesSink(out, label_sources=several) if as_json
-                else TextTableSink(out, header=header))
-        if not as_json:
+        sink: JsonLinesSink | TextTableSink
+        if as_json:
+            sink = JsonLinesSink(out, label_sources=several)
+        else:
+            widths = {e.map_name: column_widths(prog.spec.btf, e.type_id)
+                      for e in prog.spec.exports}
+            sink = TextTableSink(out, header=header, widths=widths)
             sink.label_sources = several
         kinds = ", ".join(f"{p.name} ({p.section})" for p in prog.spec.programs) or "none"
         click.echo(f"ecli: running {prog.package.name}: attached {kinds}; "

@@ -6,7 +6,34 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..btf import BTF, Array, Enum, Enum64, Float, Int, Struct, Union
 from ._sink import Stream
+
+_INT_WIDTH = {1: 3, 2: 5, 4: 7, 8: 12, 16: 20}
+_MAX_TEXT_WIDTH = 16
+
+
+def column_widths(btf: BTF, type_id: int) -> dict[str, int]:
+    """Column widths from the field types, so that a table is aligned from its first row."""
+    t = btf[btf.resolve(type_id)]
+    if not isinstance(t, (Struct, Union)):
+        return {}
+    out: dict[str, int] = {}
+    for m in t.members:
+        ft = btf[btf.resolve(m.type)]
+        width = 8
+        if isinstance(ft, Int):
+            width = 5 if ft.bool else _INT_WIDTH.get(ft.size, 12)
+        elif isinstance(ft, Float):
+            width = 10
+        elif isinstance(ft, (Enum, Enum64)):
+            width = max((len(v.name) for v in ft.values), default=8)
+        elif isinstance(ft, Array):
+            elem = btf[btf.resolve(ft.type)]
+            if isinstance(elem, Int) and elem.size == 1:
+                width = min(ft.nelems - 1, _MAX_TEXT_WIDTH)
+        out[m.name.upper()] = width
+    return out
 
 
 def _cell(value: Any) -> str:
@@ -18,21 +45,28 @@ def _cell(value: Any) -> str:
 
 
 class TextTableSink:
-    """Columns are as wide as the widest of the header and the values seen so far,
-    so a table stays aligned after its first batch; the last column is never padded."""
+    """Fixed columns: as wide as the field's type suggests (or its header), so rows stay
+    aligned; a longer value pushes only its own row. The last column is never padded."""
 
     def __init__(self, stream: Stream, *, header: bool = True,
                  widths: dict[str, dict[str, int]] | None = None) -> None:
         self.stream = stream
         self.header = header
-        self._widths: dict[str, dict[str, int]] = widths or {}
-        self._headed: set[str] = set()
         self.label_sources = False
+        self._hints = widths or {}
+        self._fixed: dict[str, list[int]] = {}
 
-    def _row(self, cells: Sequence[str], widths: Sequence[int]) -> str:
+    @staticmethod
+    def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
         parts = [c.ljust(w) for c, w in zip(cells[:-1], widths[:-1])]
         parts.append(cells[-1])
         return " ".join(parts)
+
+    def _heads(self, names: Sequence[str]) -> list[str]:
+        heads = ["TIME"] + [n.upper() for n in names]
+        if self.label_sources:
+            heads.insert(1, "MAP")
+        return heads
 
     def records(self, source: str, names: Sequence[str], columns: dict[str, list[Any]],
                 count: int) -> None:
@@ -40,26 +74,19 @@ class TextTableSink:
             return
         stamp = time.strftime("%H:%M:%S")
         text_cols = [[_cell(v) for v in columns[n]] for n in names]
-        heads = ["TIME"] + [n.upper() for n in names]
-        if self.label_sources:
-            heads.insert(1, "MAP")
-        widths = self._widths.setdefault(source, {})
-        w = [max(widths.get(h, len(h)), len(h)) for h in heads]
-        w[0] = max(w[0], len(stamp))
-        first = 2 if self.label_sources else 1
-        if self.label_sources:
-            w[1] = max(w[1], len(source))
-        for i, col in enumerate(text_cols):
-            w[first + i] = max(w[first + i], max(map(len, col)))
-        for h, width in zip(heads, w):
-            widths[h] = width
-        out: list[str] = []
-        if self.header and source not in self._headed:
-            self._headed.add(source)
-            out.append(self._row(heads, w))
         prefix = [stamp, source] if self.label_sources else [stamp]
+        out: list[str] = []
+        widths = self._fixed.get(source)
+        if widths is None:
+            heads = self._heads(names)
+            hints = self._hints.get(source, {})
+            first = [*prefix, *(col[0] for col in text_cols)]
+            widths = [max(len(h), hints.get(h, len(c))) for h, c in zip(heads, first)]
+            self._fixed[source] = widths
+            if self.header:
+                out.append(self._row(heads, widths))
         for row in zip(*text_cols):
-            out.append(self._row([*prefix, *row], w))
+            out.append(self._row([*prefix, *row], widths))
         out.append("")
         self.stream.write("\n".join(out).encode())
 
