@@ -40,6 +40,7 @@ from .errors import BTFError, DecodeError
 
 __all__ = ["Layout", "layout_for"]
 
+MAX_LAYOUT_SIZE = 1 << 30  # no map value or record is anywhere near this
 _VALUE_KEY = "value"  # the one column of a layout whose type is not a struct/union
 
 
@@ -440,10 +441,18 @@ class Layout:
         self.type_id = type_id
         self._btf = btf
         try:
-            self.size = btf.size_of(type_id)
-            dtype, conv = _Builder(btf).build(type_id)
             self.type_name = btf.type_name(type_id)
+            try:
+                size: int | None = btf.size_of(type_id)
+            except BTFError:
+                size = None  # the builder says why in terms of the kind
+            if size is not None and size > MAX_LAYOUT_SIZE:
+                raise DecodeError(f"lay out {self.type_name}: {size} bytes is too large")
+            dtype, conv = _Builder(btf).build(type_id)
+            self.size = btf.size_of(type_id) if size is None else size
         except BTFError as exc:
+            raise DecodeError(f"lay out type {type_id}: {exc}") from exc
+        except (ValueError, TypeError, OverflowError) as exc:  # numpy refused the dtype
             raise DecodeError(f"lay out type {type_id}: {exc}") from exc
         if dtype.itemsize != self.size:
             raise DecodeError(f"lay out {self.type_name}: dtype of {dtype.itemsize} bytes for "

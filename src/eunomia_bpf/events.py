@@ -1,10 +1,11 @@
 """Event sources: BPF ring buffers, perf buffers and the trace pipe, and one poller.
 
 The ring buffer is the fast path. It is read straight from its mmap, without a libbpf
-callback per event: the span between the consumer and producer positions is viewed as
-an array of fixed-size records (header + payload), every header is checked at once and
-the good prefix is copied out in one numpy copy. Only odd records (another length,
-discarded, still busy) are walked one by one. One ``read()`` returns one numpy
+callback per event: from the record at the consumer position, the span up to the
+producer position is viewed as an array of records of that record's size (header +
+payload), every header is checked at once and the run of same-size records is copied
+out in one numpy copy. Only where the size changes, or at discarded or still-busy
+records, does the reader look at a single header again. One ``read()`` returns one numpy
 structured array, ready for ``Layout.decode_batch``.
 
 The perf buffer is the legacy path (libbpf ``perf_buffer``, one callback per event) and
@@ -64,24 +65,23 @@ class _Closing:
         self.close()  # type: ignore[attr-defined]
 
 
-def _record_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
-    """Header + payload as one numpy record, padded to the ring's 8-byte alignment."""
-    itemsize = (_HEADER_SIZE + dtype.itemsize + 7) & ~7
-    return np.dtype({"names": ["len", "payload"], "formats": [np.uint32, dtype],
-                     "offsets": [0, _HEADER_SIZE], "itemsize": itemsize})
-
-
 class RingBufferReader(_Closing):
     """Reads a ``BPF_MAP_TYPE_RINGBUF`` map through its mmap, in batches.
 
-    ``read()`` returns every committed record as a numpy array of ``dtype`` and advances
-    the consumer position. Records shorter than ``dtype`` are zero-padded, longer ones
-    cut. The kernel does not tell the consumer about drops, so ``lost`` stays 0.
+    ``read()`` returns the committed records (at most ``max_batch``) as a numpy array of
+    ``dtype`` and advances the consumer position past them. Records shorter than
+    ``dtype`` are zero-padded, longer ones cut. The kernel does not tell the consumer
+    about drops, so ``lost`` stays 0 (count them in the program).
+
+    ``max_batch`` bounds the memory of one batch: decoding a few thousand records at a
+    time stays in the CPU cache and in memory the allocator reuses, while hundreds of
+    thousands at once cost a page fault per few records (measured: 3x slower JSON).
     """
 
     lost = 0
 
-    def __init__(self, map_fd: int, max_entries: int, dtype: np.dtype[Any] | Any) -> None:
+    def __init__(self, map_fd: int, max_entries: int, dtype: np.dtype[Any] | Any, *,
+                 max_batch: int = 4096) -> None:
         if max_entries <= 0 or max_entries & (max_entries - 1):
             raise EunomiaError(f"open ring buffer: size {max_entries} is not a power of 2")
         self.dtype: np.dtype[Any] = np.dtype(dtype)
@@ -90,8 +90,8 @@ class RingBufferReader(_Closing):
         self._fd = map_fd
         self._mask = max_entries - 1
         self._size = self.dtype.itemsize
-        self._record = _record_dtype(self.dtype)
-        self._stride = self._record.itemsize
+        self.max_batch = max_batch
+        self._framings: dict[tuple[int, int], np.dtype[Any]] = {}
         page = mmap.PAGESIZE
         try:
             self._consumer_map = mmap.mmap(map_fd, page, mmap.MAP_SHARED,
@@ -121,46 +121,70 @@ class RingBufferReader(_Closing):
         return int(self._producer_pos.value - self._consumer_pos.value)
 
     def read(self) -> np.ndarray[Any, Any]:
+        """Copy out up to ``max_batch`` committed records and release their space."""
         if self._closed:
             raise EunomiaError("read ring buffer: reader is closed")
         pos = self._consumer_pos.value
         end = self._producer_pos.value
-        if pos == end:
-            return np.empty(0, self.dtype)
         chunks: list[np.ndarray[Any, Any]] = []
-        stride, size, mask = self._stride, self._size, self._mask
-        while pos < end:
+        taken, limit = 0, self.max_batch
+        words, mask = self._words, self._mask
+        while pos < end and taken < limit:
             start = pos & mask
-            count = (end - pos) // stride
-            if count:
-                block = self._bytes[start:start + count * stride].view(self._record)
-                odd = np.flatnonzero(block["len"] != size)
-                good = count if odd.size == 0 else int(odd[0])
-                if good:
-                    chunks.append(block["payload"][:good].copy())
-                    pos += good * stride
-                    if good == count:
-                        continue
-            header = int(self._words[(pos & mask) >> 2])
+            header = int(words[start >> 2])  # one aligned 4-byte load, as the kernel writes it
             if header & _BUSY:
                 break
             length = header & _LENGTH_MASK
-            if not header & _DISCARD:
-                chunks.append(self._odd_record(pos & mask, length))
-            pos += (_HEADER_SIZE + length + 7) & ~7
-        self._consumer_pos.value = pos
+            stride = (_HEADER_SIZE + length + 7) & ~7
+            if header & _DISCARD:
+                pos += stride
+                continue
+            # Assume the records that follow have the same length, check all their
+            # headers at once, and take the run that does.
+            count = min((end - pos) // stride, limit - taken)
+            if count > 1:
+                span = self._bytes[start:start + count * stride]
+                odd = np.flatnonzero(span.view(self._framing(stride, 0))["len"] != length)
+                if odd.size:
+                    count = int(odd[0])
+            elif count < 1:
+                break  # cannot happen with a sane kernel: the record ends past producer_pos
+            chunks.append(self._copy(start, count, length, stride))
+            pos += count * stride
+            taken += count
+        if pos != self._consumer_pos.value:
+            self._consumer_pos.value = pos
         if len(chunks) == 1:
             return chunks[0]
         if not chunks:
             return np.empty(0, self.dtype)
         return np.concatenate(chunks)
 
-    def _odd_record(self, start: int, length: int) -> np.ndarray[Any, Any]:
-        record = np.zeros(1, self.dtype)
-        used = min(length, self._size)
-        begin = start + _HEADER_SIZE
-        record.view(np.uint8)[:used] = self._bytes[begin:begin + used]
-        return record
+    def _framing(self, stride: int, payload: int) -> np.dtype[Any]:
+        """A record as numpy sees it in the ring: the header's len, and with ``payload``
+        the first ``dtype.itemsize`` bytes of data."""
+        key = (stride, payload)
+        framing = self._framings.get(key)
+        if framing is None:
+            names, formats, offsets = ["len"], [np.dtype(np.uint32)], [0]
+            if payload:
+                names.append("payload")
+                formats.append(self.dtype)
+                offsets.append(_HEADER_SIZE)
+            framing = self._framings[key] = np.dtype(
+                {"names": names, "formats": formats, "offsets": offsets, "itemsize": stride})
+        return framing
+
+    def _copy(self, start: int, count: int, length: int, stride: int) -> np.ndarray[Any, Any]:
+        """``count`` records of ``length`` bytes at ``start`` as one new array of dtype."""
+        span = self._bytes[start:start + count * stride]
+        if length >= self._size:  # whole or longer than the type: cut
+            records: np.ndarray[Any, Any] = span.view(self._framing(stride, 1))["payload"].copy()
+            return records
+        padded = np.zeros(count, self.dtype)  # shorter than the type: zero-pad
+        padded.view(np.uint8).reshape(count, self._size)[:, :length] = (
+            span.reshape(count, stride)[:, _HEADER_SIZE:_HEADER_SIZE + length])
+        return padded
 
     def close(self) -> None:
         if self._closed:
@@ -305,10 +329,13 @@ class Poller(_Closing):
         """Return ``(source, batch)`` for every source with data, waiting up to the timeout.
 
         With ``min_interval_ms``, a poll that follows one which returned data first
-        sleeps out the rest of that interval, so that a busy producer is read in large
-        batches (few wake-ups, little CPU) instead of a few records per system call.
+        sleeps out the rest of that interval (unless a ring buffer still has records),
+        so that a busy producer is read in large batches (few wake-ups, little CPU)
+        instead of a few records per system call: at 3 M events/s, 5 % of a core with
+        1 ms instead of 100 % with none.
         """
-        if self.min_interval_ms and self._last_batch:
+        if self.min_interval_ms and self._last_batch and not any(
+                ring.pending() for ring in self._rings):
             wait = self._last_batch + self.min_interval_ms / 1000 - time.monotonic()
             if wait > 0:
                 time.sleep(wait)

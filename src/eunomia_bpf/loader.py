@@ -10,10 +10,9 @@ import logging
 import mmap
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from ._libbpf import BpfObject, BpfProgram, capture_messages
 from .attach import AttachOptions, Link, attach_program, is_attachable, load_refusal
@@ -144,7 +143,7 @@ class RunningProgram:
         self._views.clear()
         self._obj.close()
 
-    def __enter__(self) -> RunningProgram:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -159,7 +158,7 @@ class RunningProgram:
 def _close_quietly(link: Link) -> None:
     try:
         link.close()
-    except Exception as exc:  # closing must go on for the others
+    except Exception as exc:  # noqa: BLE001 - closing must go on for the others
         logger.warning("detach %s program %s: %s", link.kind, link.program, exc)
 
 
@@ -170,6 +169,8 @@ def close_links(links: Iterable[Link]) -> None:
         for link in pending:
             _close_quietly(link)
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     # tc/xdp netlink detaches go in order (a hook is removed by whoever created it).
     ordered = [ln for ln in pending if not _parallel_safe(ln)]
     parallel = [ln for ln in pending if _parallel_safe(ln)]

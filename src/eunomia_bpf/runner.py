@@ -10,6 +10,7 @@ open event readers) -> ``poll`` / ``batches`` / ``events`` / ``process_message``
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "Program", "open_program"]
 
 TRACE_PIPE = "trace_pipe"
+# "<comm>-<pid> [<cpu>] <flags> <timestamp>: bpf_trace_printk: <message>"
+_TRACE_LINE = re.compile(r"^\s*.*?-(\d+)\s+\[\d+\]")
+# package options that name the one process a program is about (ecc examples use these)
+_PID_OPTIONS = ("pid_filter", "targ_pid", "target_pid", "pid", "targ_tgid")
 
 
 @dataclass
@@ -196,11 +201,37 @@ class Program:
         for source, data in self._poller.poll(wait):
             name, layout = self._sources[source]
             if layout is None:
-                if data:
-                    out.append(Batch(name, lines=list(data)))
+                lines = self._trace_lines(data)
+                if lines:
+                    out.append(Batch(name, lines=lines))
             elif len(data):
                 out.append(Batch(name, records=data, layout=layout))
         return out
+
+    def _trace_lines(self, lines: Sequence[str]) -> list[str]:
+        """Only bpf_printk lines; only the chosen process's when a pid option is set.
+
+        The trace pipe is shared by every tracer on the host, and some packages (ecc's
+        ``simple``) declare a ``pid_filter`` they never apply in the kernel.
+        """
+        pid = self._trace_pid()
+        out = []
+        for line in lines:
+            if "bpf_trace_printk:" not in line:
+                continue
+            if pid:
+                m = _TRACE_LINE.match(line)
+                if m is None or int(m.group(1)) != pid:
+                    continue
+            out.append(line)
+        return out
+
+    def _trace_pid(self) -> int:
+        for name in _PID_OPTIONS:
+            value = self._arguments.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return 0
 
     def batches(self, *, duration: float | None = None,
                 timeout_ms: int | None = None) -> Iterator[Batch]:

@@ -33,6 +33,7 @@ class Ecli:
             assert self.proc.stdin is not None
             self.proc.stdin.write(stdin)
             self.proc.stdin.close()
+            self.proc.stdin = None
         self.stderr_head = ""
 
     def wait_attached(self, timeout: float = 20.0) -> None:

@@ -67,16 +67,26 @@ def test_bootstrap_vector_json(ecli: type[Ecli], no_leaks: object) -> None:
         assert exits and exits[0]["comm"] == "sleep" and exits[0]["exit_code"] == 0
 
 
-def test_bootstrap_min_duration_filters_exits(ecli: type[Ecli], no_leaks: object) -> None:
-    # sleep 0.05 lives ~50 ms: a 10 s minimum hides its exit but not its exec
+def test_bootstrap_min_duration_changes_what_is_reported(ecli: type[Ecli],
+                                                         no_leaks: object) -> None:
+    # bootstrap reports only exits, and only of processes older than min_duration_ns,
+    # once that is set: our ~50 ms sleeps pass a 1 ms minimum and fail a 10 s one.
+    run = ecli(["run", "--json", str(vector_path("bootstrap")), "--min_duration_ns", "1000000"])
+    run.wait_attached()
+    pids = spawn_short_processes(2)
+    time.sleep(0.5)
+    out, _ = run.stop()
+    events = [e for e in json_lines(out) if e["pid"] in pids]
+    assert {e["pid"] for e in events} == set(pids)
+    assert all(e["exit_event"] and e["duration_ns"] >= 1_000_000 for e in events)
+
     run = ecli(["run", "--json", str(vector_path("bootstrap")),
                 "--min_duration_ns", str(10**10)])
     run.wait_attached()
     pids = spawn_short_processes(2)
     time.sleep(0.5)
     out, _ = run.stop()
-    events = [e for e in json_lines(out) if e["pid"] in pids]
-    assert events and not any(e["exit_event"] for e in events)
+    assert not [e for e in json_lines(out) if e["pid"] in pids]
 
 
 def test_simple_vector_shows_printk_of_one_pid(ecli: type[Ecli], no_leaks: object) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,9 +112,13 @@ class VethPair:
     peer_ip: str = "10.250.250.2"
     extra: list[str] = field(default_factory=list)
 
-    def ping_from_peer(self, count: int = 3) -> None:
-        run("ip", "netns", "exec", self.netns, "ping", "-c", str(count), "-i", "0.2",
-            "-W", "1", self.host_ip)
+    def send_from_peer(self, count: int = 3) -> None:
+        """``count`` UDP datagrams from the peer to the host end (port 9, discard)."""
+        script = ("import socket, time\n"
+                  "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                  f"for _ in range({count}):\n"
+                  f"    s.sendto(b'x', ('{self.host_ip}', 9)); time.sleep(0.05)\n")
+        run("ip", "netns", "exec", self.netns, sys.executable, "-c", script)
 
 
 @contextlib.contextmanager
@@ -132,8 +137,9 @@ def veth_in_netns() -> Iterator[VethPair]:
         run("ip", "netns", "exec", pair.netns, "ip", "link", "set", "lo", "up")
         yield pair
     finally:
-        subprocess.run(["ip", "link", "del", pair.host], capture_output=True)
-        subprocess.run(["ip", "netns", "del", pair.netns], capture_output=True)
+        subprocess.run(["ip", "link", "del", pair.host], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", pair.netns], capture_output=True,
+                       check=False)
 
 
 # A user-space program with one USDT probe, eunomia_test:hit(long), written without

@@ -108,9 +108,16 @@ def _bss_counter(program: Any, name: str) -> int:
     return value
 
 
-def _ring(program: Any, dtype: np.dtype[Any]) -> RingBufferReader:
+def _ring(program: Any, dtype: np.dtype[Any], **options: Any) -> RingBufferReader:
     handle = program.maps["events"]
-    return RingBufferReader(handle.fd, handle.max_entries, dtype)
+    return RingBufferReader(handle.fd, handle.max_entries, dtype, **options)
+
+
+def _read_until_empty(reader: RingBufferReader) -> list[np.ndarray[Any, Any]]:
+    batches = []
+    while len(batch := reader.read()):
+        batches.append(batch)
+    return batches
 
 
 def test_ring_buffer_returns_every_event_once_in_order(load: Any) -> None:
@@ -120,8 +127,10 @@ def test_ring_buffer_returns_every_event_once_in_order(load: Any) -> None:
         assert reader.read().size == 0
         for _ in range(n):
             os.getppid()
-        records = reader.read()
-        assert reader.read().size == 0, "a second read must not return the same records"
+        batches = _read_until_empty(reader)
+        assert reader.read().size == 0, "a drained ring must not return records again"
+    assert [len(b) for b in batches] == [4096, 4096, n - 8192]  # max_batch by default
+    records = np.concatenate(batches)
     assert records.dtype == BENCH_EVENT
     assert len(records) == n
     assert (records["pid"] == os.getpid()).all()
@@ -164,14 +173,16 @@ def test_ring_buffer_wraps_with_odd_and_discarded_records(load: Any) -> None:
     program = load(PROGS / "events_ring.bpf.c")
     n = 20_000
     batches = []
-    with _ring(program, RING_EVENT) as reader:
+    with _ring(program, RING_EVENT, max_batch=50) as reader:
         assert program.maps["events"].max_entries == 16384
         for i in range(n):
             os.getppid()
             if i % 97 == 0:  # ~3 KiB a read: the 16 KiB ring wraps dozens of times
+                batches.append(reader.read())  # half of them: a batch ends anywhere
                 batches.append(reader.read())
-        batches.append(reader.read())
+        batches.extend(_read_until_empty(reader))
         assert reader.pending() == 0
+    assert max(map(len, batches)) == 50
     records = np.concatenate(batches)
     assert _bss_counter(program, "dropped") == 0
     assert [tuple(int(v) for v in r) for r in records.tolist()] == _expected_ring_records(n)
@@ -183,7 +194,7 @@ def test_ring_buffer_full_drops_new_records_but_keeps_order(load: Any) -> None:
     with _ring(program, RING_EVENT) as reader:
         for _ in range(n):
             os.getppid()
-        first = reader.read()
+        first = np.concatenate(_read_until_empty(reader))
         os.getppid()
         second = reader.read()
     dropped = _bss_counter(program, "dropped")

@@ -151,7 +151,7 @@ def _on_libbpf_print(level: int, fmt: bytes | None, args: int | None) -> int:
         if stack:
             stack[-1].append((py_level, text))
         logger.log(py_level, "%s", text)
-    except Exception:  # noqa: BLE001 - see above
+    except Exception:  # noqa: BLE001, S110 - see above
         pass
     return 0
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from .._libbpf import BpfLink
 
@@ -48,7 +49,7 @@ class Link:
     def _release(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> Link:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -92,7 +93,7 @@ class MultiLink(Link):
         for raw in self._raws:
             try:
                 raw.destroy()
-            except Exception as exc:  # keep going: every part must be released
+            except Exception as exc:  # noqa: BLE001 - every part must be released
                 first = first or exc
         if first is not None:
             raise first

@@ -20,6 +20,10 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(name)s: %(message)s", stream=sys.stderr, force=True)
+    # libbpf explains its failures at length; our error line summarises them, and
+    # --verbose shows them all.
+    logging.getLogger("eunomia_bpf.libbpf").setLevel(
+        logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def fail(prog: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
