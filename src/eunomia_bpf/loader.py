@@ -236,7 +236,8 @@ def _explain_load_failure(exc: LoadError, spec: _ObjectSpecLike, programs: list[
     if failed_names:
         return LoadError(f"load program {failed_names[0]}", errno=exc.errno)
     # Not a program: a map, BTF or relocation. libbpf's last warning says which.
-    warnings = [text for level, text in messages if level >= logging.WARNING]
+    warnings = [text for level, text in messages if level >= logging.WARNING
+                and "failed to load object" not in text]
     if warnings:
         cause = warnings[-1].removeprefix("libbpf: ").strip().rstrip(":")
         return LoadError(f"load object {spec.name}: {cause}", errno=exc.errno)
