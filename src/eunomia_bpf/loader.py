@@ -25,6 +25,8 @@ logger = logging.getLogger("eunomia_bpf.loader")
 VERIFIER_LOG_SIZE = 1 << 20      # per program; the kernel keeps the tail if it overflows
 PARALLEL_CLOSE_THRESHOLD = 4     # destroying a tracepoint link takes ~70 ms in the kernel
 _MAX_CLOSE_THREADS = 16
+_UNKNOWN_SECTION = re.compile(r"prog '([^']+)': missing BPF prog type, check ELF section "
+                              r"name '([^']*)'")
 _LOAD_FAILED = re.compile(r"prog '([^']+)': (?:BPF program load failed|failed to load)")
 
 
@@ -233,6 +235,10 @@ def _explain_load_failure(exc: LoadError, spec: _ObjectSpecLike, programs: list[
         refusal = load_refusal(prog.name, sections[prog.name], exc.errno, prog.log)
         if refusal is not None:
             return refusal
+    for _, line in messages:
+        if (m := _UNKNOWN_SECTION.search(line)) is not None:
+            return LoadError(f"load program {m.group(1)}: unknown attach type "
+                             f"(section '{m.group(2)}' names no BPF program type)")
     if failed_names:
         return LoadError(f"load program {failed_names[0]}", errno=exc.errno)
     # Not a program: a map, BTF or relocation. libbpf's last warning says which.
