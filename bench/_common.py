@@ -103,7 +103,7 @@ def map_ids(pid: int) -> list[int]:
             text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
         except OSError:
             continue
-        match = re.search(r"^map_id:\s*(\d+)", text, re.M)
+        match = re.search(r"^map_id:\s*(\d+)", text, re.MULTILINE)
         if match:
             ids.append(int(match.group(1)))
     return ids
@@ -151,7 +151,7 @@ def update_doc(section: str, body: str) -> None:
     start, end = f"<!-- bench:{section} start -->", f"<!-- bench:{section} end -->"
     text = DOC.read_text() if DOC.is_file() else "# Benchmarks\n"
     block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
         text.rstrip("\n") + "\n\n" + block + "\n")
     DOC.write_text(text)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     Loadgen,
     bss_counters,
     cpu_seconds,
@@ -120,6 +120,20 @@ def _wait_for_line(proc: subprocess.Popen[bytes], word: str, timeout: float) -> 
     raise RuntimeError(f"consumer did not attach: {seen.decode(errors='replace')}")
 
 
+def keeps_freed_heap() -> bool:
+    from eunomia_bpf import _libbpf
+
+    return hasattr(_libbpf, "keep_freed_heap")
+
+
+def consumer_env() -> dict[str, str]:
+    """Until the library keeps freed heap itself (``Poller``), glibc is told at start-up."""
+    env = dict(os.environ)
+    if not keeps_freed_heap():
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(64 << 20))
+    return env
+
+
 def trial(mode: str, seconds: float) -> dict[str, Any]:
     gen = Loadgen(seconds, cpu=1)
     wc = None
@@ -132,7 +146,7 @@ def trial(mode: str, seconds: float) -> dict[str, Any]:
         cmd = [sys.executable, __file__, "--consume", mode, "--targ-pid", str(gen.pid)]
         word = ATTACHED
     consumer = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, env=consumer_env())
     try:
         if mode == "ecli-json":
             wc = subprocess.Popen(["wc", "-l"], stdin=consumer.stdout, stdout=subprocess.PIPE)
@@ -187,16 +201,19 @@ def main() -> None:
         print(f"{mode:12} {result['rate'] / 1e6:6.2f} M events/s  produced {result['produced']}"
               f"  consumed {result['consumed']}  dropped {result['dropped']}"
               f"  cpu {result['cpu']:.0f}%", flush=True)
-    base = next((r["rate"] for r in results if r["mode"] == "callback"), None)
+    for r in results:
+        r["per_cpu"] = r["rate"] / max(r["cpu"] / 100, 1e-3)  # events per CPU-second
+    base = next((r for r in results if r["mode"] == "callback"), None)
     rows = []
     for r in results:
-        ratio = f"{r['rate'] / base:.1f}x" if base else "-"
+        ratio = (f"{r['rate'] / base['rate']:.1f}x / {r['per_cpu'] / base['per_cpu']:.1f}x"
+                 if base else "-")
         unread = r["produced"] - r["consumed"]
         rows.append([f"`{r['mode']}`", f"{r['rate'] / 1e6:.2f} M", f"{r['produced']:,}",
                      f"{r['consumed']:,}", f"{r['dropped']:,}", f"{unread:,}",
-                     f"{r['cpu']:.0f} %", ratio])
+                     f"{r['cpu']:.0f} %", f"{r['per_cpu'] / 1e6:.1f} M", ratio])
     headers = ["consumer", "events/s", "produced", "consumed", "dropped (ring full)",
-               "unread", "consumer CPU", "vs callback"]
+               "unread", "consumer CPU", "events per CPU-s", "vs callback: rate / per CPU-s"]
     print()
     print(table(headers, rows))
     if not args.no_doc:
@@ -212,7 +229,9 @@ user+system time over that span. All modes in one run:
 
 {modes}
 
-{machine()}
+{machine()}{"" if keeps_freed_heap() else
+"; consumers started with MALLOC_TRIM_THRESHOLD_=64 MiB (what `Poller` sets via mallopt once "
+"`_libbpf.keep_freed_heap` exists)"}
 
 {table(headers, rows)}
 

@@ -4,6 +4,8 @@ The public API is what ``__all__`` lists; everything else is internal. Importing
 package is cheap: libbpf, the HTTP stack and the build tools load only when used.
 """
 
+import logging as _logging
+
 from .errors import (
     ArgumentError,
     AttachError,
@@ -22,6 +24,9 @@ from .runner import Batch, Program, open_program
 from .spec import ExportSpec, MapSpec, ObjectSpec, ProgramSpec, VariableSpec
 
 __version__ = "0.1.0"
+
+# A library does not print: applications choose where our log (and libbpf's) goes.
+_logging.getLogger("eunomia_bpf").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ArgumentError",

@@ -371,9 +371,11 @@ class _Builder:
                 raise DecodeError(f"lay out {btf.type_name(type_id)}: member {name or index} "
                                   f"at bit {bit_offset} is not byte-aligned")
             dtype, conv = self.build(member_type)
-            if dtype.itemsize == 0:
+            if dtype.itemsize == 0:  # flexible array member, empty struct: no bytes to read
                 if name:
-                    fields.append(_Field(name, None, conv))
+                    empty = conv if isinstance(conv, _Const) else \
+                        _Const({} if isinstance(conv, _StructConv) else [])
+                    fields.append(_Field(name, None, empty))
                 continue
             field = add(name or f"__anon{index}", dtype, bit_offset // 8)
             if name or not isinstance(conv, _StructConv):

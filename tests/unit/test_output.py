@@ -62,3 +62,15 @@ def test_text_long_value_shifts_only_its_row() -> None:
     lines = out.getvalue().decode().splitlines()
     assert lines[1].index("true") == lines[3].index("false") == lines[0].index("OK")
     assert lines[2].index("true") > lines[0].index("OK")
+
+
+def test_json_escapes_strings_and_handles_mixed_values() -> None:
+    out = io.BytesIO()
+    sink = JsonLinesSink(out)
+    tricky = ['a"b\\c', "new\nline", "%d %s", "ünï", "},{"]
+    sink.records("ev", ("s", "f", "l", "n%"),
+                 {"s": tricky, "f": [1.5, float("inf"), 0.0, -2.0, 3.0],
+                  "l": [[1, 2], [], [3], [4], [5]], "n%": [1, 2, 3, 4, 5]}, 5)
+    rows = [json.loads(ln) for ln in out.getvalue().decode().splitlines()]
+    assert [r["s"] for r in rows] == tricky
+    assert rows[0]["f"] == 1.5 and rows[0]["l"] == [1, 2] and rows[4]["n%"] == 5

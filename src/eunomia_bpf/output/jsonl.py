@@ -1,9 +1,16 @@
-"""One JSON object per line, keys are the export struct's field names."""
+"""One JSON object per line, keys are the export struct's field names.
+
+The hot path formats whole columns: each column becomes a list of ready JSON fragments
+(integers stay ints for ``%d``, strings are escaped by the json module's C encoder) and
+one ``%`` template per row writes the line — about half the cost of building a dict and
+serialising it per event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import json
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import orjson
@@ -17,10 +24,32 @@ def _default(value: Any) -> Any:
     raise TypeError
 
 
-def _dumps_slow(obj: Any) -> bytes:
-    """The standard library writes integers of any width (128-bit fields) exactly."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                      default=_default).encode()
+def _dumps_any(value: Any) -> str:
+    """Any value as JSON text; the standard library writes 128-bit integers exactly."""
+    try:
+        return orjson.dumps(value, default=_default).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+_BOOL = ("false", "true")
+
+
+def _column_fragments(column: list[Any]) -> tuple[str, list[Any]]:
+    """(``%`` conversion, values) rendering a column as JSON, chosen by its values' type."""
+    kinds = {type(v) for v in column}
+    if kinds == {int}:
+        return "%d", column
+    if kinds == {str}:
+        escape: Callable[[str], str] = encode_basestring
+        return "%s", [escape(v) for v in column]
+    if kinds == {bool}:
+        return "%s", [_BOOL[v] for v in column]
+    return "%s", [_dumps_any(v) for v in column]
+
+
+def _key(name: str) -> str:
+    return encode_basestring(name).replace("%", "%%")
 
 
 class JsonLinesSink:
@@ -39,13 +68,11 @@ class JsonLinesSink:
         if self.label_sources:
             keys.append("map")
             cols.append([source] * count)
-        dumps = orjson.dumps
-        try:
-            rows = [dumps(dict(zip(keys, row)), default=_default) for row in zip(*cols)]
-        except orjson.JSONEncodeError:
-            rows = [_dumps_slow(dict(zip(keys, row))) for row in zip(*cols)]
-        rows.append(b"")
-        self.stream.write(b"\n".join(rows))
+        parts = [_column_fragments(c) for c in cols]
+        template = "{" + ",".join(f"{_key(k)}:{conv}" for k, (conv, _) in zip(keys, parts)) + "}"
+        rows = [template % row for row in zip(*(vals for _, vals in parts))]
+        rows.append("")
+        self.stream.write("\n".join(rows).encode())
 
     def lines(self, lines: Sequence[str]) -> None:
         if lines:
