@@ -85,20 +85,22 @@ def _help(var: VariableSpec) -> str:
     return str(text)
 
 
-def _bool_options(var: VariableSpec, long: str, dashed: str) -> list[click.Option]:
+def _bool_options(var: VariableSpec, long: str, dashed: str,
+                  with_defaults: bool) -> list[click.Option]:
     """eunomia's visible switch for the declared default, the other spellings hidden."""
     on = {f"--{long}", f"--{dashed}", f"--enable-{long}", f"--enable-{dashed}"}
     off = {f"--disable-{long}", f"--disable-{dashed}"}
     if not var.declared:
         shown, shown_value = [f"--{long}"], True
-    elif var.default:
+    elif var.declared_value:
         shown, shown_value = [f"--disable-{long}"], False
     else:
         shown, shown_value = [f"--enable-{long}"], True
-    default = "true" if var.default else "false"
+    text = _help(var)
+    if with_defaults:
+        text += f"  [default: {'true' if var.default else 'false'}]"
     visible = click.Option([f"{var.name}__{'on' if shown_value else 'off'}", *shown],
-                           flag_value=True, default=None,
-                           help=f"{_help(var)}  [default: {default}]")
+                           flag_value=True, default=None, help=text)
     hidden_on = sorted(on - set(shown))
     hidden_off = sorted(off - set(shown))
     out = [visible]
@@ -111,8 +113,12 @@ def _bool_options(var: VariableSpec, long: str, dashed: str) -> list[click.Optio
     return out
 
 
-def package_command(spec: ObjectSpec) -> click.Command:
-    """A click command whose options are the package's variables."""
+def package_command(spec: ObjectSpec, *, with_defaults: bool = True) -> click.Command:
+    """A click command whose options are the package's variables.
+
+    ``with_defaults=False`` leaves defaults out of the help texts: parsing does not need
+    them, and decoding them would load the decoder before the program is attached.
+    """
     params: list[click.Parameter] = []
     for var in spec.arguments:
         kind = _value_kind(spec.btf, var.type_id)
@@ -120,7 +126,7 @@ def package_command(spec: ObjectSpec) -> click.Command:
             continue
         long, dashed = _names(var)
         if kind == "bool":
-            params.extend(_bool_options(var, long, dashed))
+            params.extend(_bool_options(var, long, dashed, with_defaults))
             continue
         decls = [var.name, f"--{long}"] + ([f"--{dashed}"] if dashed != long else [])
         short = var.cmdarg.get("short")
@@ -129,8 +135,8 @@ def package_command(spec: ObjectSpec) -> click.Command:
         params.append(click.Option(
             decls, type=_VariableType(spec.btf, var, kind), default=None,
             metavar=f"<{var.type_name}>",
-            help=_help(var) + (f"  [default: {var.default!r}]" if var.default is not None
-                               else "")))
+            help=_help(var) + (f"  [default: {var.default!r}]"
+                               if with_defaults and var.default is not None else "")))
     doc = spec.doc
     brief = str(doc.get("brief") or doc.get("description") or f"eBPF program {spec.name}")
     details = str(doc.get("details") or "")
@@ -142,7 +148,7 @@ def package_command(spec: ObjectSpec) -> click.Command:
 
 def parse_arguments(spec: ObjectSpec, argv: Sequence[str]) -> dict[str, Any]:
     """Parse package options into ``{variable name: value}`` (only those given)."""
-    cmd = package_command(spec)
+    cmd = package_command(spec, with_defaults=False)
     try:
         ctx = cmd.make_context(cmd.name, list(argv), resilient_parsing=False)
     except click.ClickException as exc:
@@ -167,8 +173,6 @@ def format_help(spec: ObjectSpec, usage_prefix: str = "ecli run") -> str:
 
 def encode_arguments(spec: ObjectSpec, given: Mapping[str, Any]) -> dict[str, bytes]:
     """Bytes to write before load: declared defaults, then what the user gave."""
-    from .decode import layout_for
-
     out: dict[str, bytes] = {}
     by_name = {v.name: v for v in spec.variables}
     for name in given:
@@ -178,9 +182,11 @@ def encode_arguments(spec: ObjectSpec, given: Mapping[str, Any]) -> dict[str, by
         if var.name in given:
             value = given[var.name]
         elif var.declared and _value_kind(spec.btf, var.type_id) is not None:
-            value = var.default
+            value = var.declared_value
         else:
             continue
+        from .decode import layout_for  # only when there is something to encode
+
         try:
             data = layout_for(spec.btf, var.type_id).encode(value)
         except DecodeError as exc:

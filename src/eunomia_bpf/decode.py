@@ -128,13 +128,13 @@ class _Bitfield(_Conv):
     def column(self, arr: np.ndarray) -> list[Any]:
         if self.order is not None:
             byteorder: Any = "little" if self.order == "<" else "big"
-            arr = np.array([int.from_bytes(b, byteorder) for b in arr.tolist()],
-                           dtype=object)
-            values = (arr >> self.shift) & ((1 << self.bits) - 1)
+            numbers = [(int.from_bytes(b, byteorder) >> self.shift) & ((1 << self.bits) - 1)
+                       for b in arr.tolist()]
             if self.signed:
                 sign = 1 << (self.bits - 1)
-                values = (values ^ sign) - sign
-            return self.post.column(values.astype(np.int64 if self.signed else np.uint64))
+                numbers = [(n ^ sign) - sign for n in numbers]
+            return self.post.column(np.array(numbers, dtype=np.int64 if self.signed
+                                             else np.uint64))
         units = arr.astype(np.uint64)
         values = (units >> np.uint64(self.shift)) & np.uint64((1 << self.bits) - 1)
         if self.signed:
@@ -169,7 +169,7 @@ class _Const(_Conv):
         return [self.value] * len(arr)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _row_builder(arity: int) -> Callable[..., Callable[..., list[dict[str, Any]]]]:
     """``make(k0, k1, ...)`` -> ``rows(c0, c1, ...)``: dicts from columns via a dict display.
 
@@ -187,7 +187,7 @@ def _row_builder(arity: int) -> Callable[..., Callable[..., list[dict[str, Any]]
               f"in zip({cols})]\n"
               f"    return rows\n")
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<decode rows/{arity}>", "exec"), namespace)
+    exec(compile(source, f"<decode rows/{arity}>", "exec"), namespace)  # noqa: S102
     return namespace["make"]  # type: ignore[no-any-return]
 
 
@@ -314,7 +314,7 @@ class _Builder:
             if t.size in (2, 4, 8):
                 return np.dtype(f"{order}f{t.size}"), _Plain()
             if t.size == np.dtype(np.longdouble).itemsize:
-                return np.dtype(np.longdouble).newbyteorder(order), _FloatConv()
+                return np.dtype(np.longdouble).newbyteorder(order), _FloatConv()  # type: ignore[arg-type]
             raise DecodeError(f"lay out {btf.type_name(type_id)}: float of {t.size} bytes")
         if isinstance(t, Array):
             if _is_char(btf, t.type):
@@ -366,8 +366,8 @@ class _Builder:
                 if isinstance(post, _EnumConv):
                     signed = False  # enumerators are matched on the stored bits
                 start, shift, dtype, odd = self._unit(bit_offset + extra, bits, t.size)
-                conv = _Bitfield(shift, bits, signed, post, self.order if odd else None)
-                fields.append(_Field(name, add(name, dtype, start), conv))
+                bitfield = _Bitfield(shift, bits, signed, post, self.order if odd else None)
+                fields.append(_Field(name, add(name, dtype, start), bitfield))
                 continue
             if bit_offset % 8:
                 raise DecodeError(f"lay out {btf.type_name(type_id)}: member {name or index} "

@@ -23,7 +23,7 @@ __all__ = ["AttachOptions", "MapHandle", "ProgramHandle", "RunningProgram", "loa
 logger = logging.getLogger("eunomia_bpf.loader")
 
 VERIFIER_LOG_SIZE = 1 << 20      # per program; the kernel keeps the tail if it overflows
-PARALLEL_CLOSE_THRESHOLD = 4     # destroying a tracepoint link takes ~70 ms in the kernel
+PARALLEL_CLOSE_THRESHOLD = 2     # destroying a tracepoint link takes ~70 ms in the kernel
 _MAX_CLOSE_THREADS = 16
 _UNKNOWN_SECTION = re.compile(r"prog '([^']+)': missing BPF prog type, check ELF section "
                               r"name '([^']*)'")

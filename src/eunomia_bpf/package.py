@@ -16,10 +16,11 @@ import binascii
 import functools
 import hashlib
 import json
+import os
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .errors import PackageError
@@ -61,12 +62,34 @@ class Package:
 
 @functools.cache
 def _validator() -> Any:
-    """The package JSON Schema compiled to Python once (fastjsonschema: ~15 ms, where
-    importing jsonschema alone costs ~45 ms of every start-up)."""
+    """The package JSON Schema as a Python function.
+
+    fastjsonschema turns the schema into Python source (~15 ms); the source is kept in
+    the user's cache directory, keyed by the schema and library version, so later
+    start-ups only compile a small module (importing jsonschema alone costs ~45 ms).
+    """
     import fastjsonschema
 
-    text = resources.files("eunomia_bpf").joinpath("schema/package.schema.json").read_text()
-    return fastjsonschema.compile(json.loads(text))
+    text = (Path(__file__).parent / "schema" / "package.schema.json").read_text()
+    key = hashlib.sha256(f"{fastjsonschema.VERSION}\0{text}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "eunomia-bpf"
+    path = cache / f"package_schema_{key}.py"
+    try:
+        code = path.read_text()
+    except OSError:
+        schema = json.loads(text)
+        schema.pop("$id", None)  # so that the entry point is named `validate`
+        code = fastjsonschema.compile_to_code(schema)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(code)
+            tmp.replace(path)  # atomic: concurrent start-ups never see half a file
+        except OSError:
+            pass  # a read-only home only costs the compile next time
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(path), "exec"), namespace)  # noqa: S102 - our schema's code
+    return namespace["validate"]
 
 
 def _parse_text(data: bytes) -> Any:

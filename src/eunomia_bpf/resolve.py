@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,7 +32,7 @@ class Resolved:
 
 
 def bundled_dir() -> Path:
-    return Path(str(resources.files("eunomia_bpf").joinpath("packages")))
+    return Path(__file__).resolve().parent / "packages"
 
 
 def bundled_packages() -> list[str]:

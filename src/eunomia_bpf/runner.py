@@ -115,7 +115,12 @@ class Program:
         return self._running
 
     def run(self) -> Self:
-        """Load, attach and open the event readers. Idempotent while running."""
+        """Load and attach. Idempotent while running.
+
+        The event readers open on the first :meth:`poll`: the kernel buffers events
+        from the moment of attachment, and the decoder's import stays off the path to
+        "attached".
+        """
         if self._running is not None:
             return self
         from .args import encode_arguments
@@ -124,11 +129,6 @@ class Program:
         values = encode_arguments(self.spec, self._arguments)
         self._stop.clear()
         self._running = load(self.spec, values, attach=self._attach or AttachOptions())
-        try:
-            self._open_sources()
-        except BaseException:
-            self.stop()
-            raise
         return self
 
     def _open_sources(self) -> None:
@@ -145,16 +145,19 @@ class Program:
             else:
                 source = PerfBufferReader(handle.fd, layout.dtype, self.spec.perf_buffer_pages)
             self._sources[source] = (export.map_name, layout)
-        if not self._sources and not self._has_samples():
+        if self._wants_trace_pipe():
             self._sources[TracePipeReader()] = (TRACE_PIPE, None)
         self._poller = Poller(list(self._sources))
 
-    def _has_samples(self) -> bool:
-        return any(m.sample for m in self.spec.maps)
+    def _wants_trace_pipe(self) -> bool:
+        """No event map and no sampled map: the program speaks through bpf_printk."""
+        return not self.spec.exports and not any(m.sample for m in self.spec.maps)
 
     @property
     def sources(self) -> list[str]:
-        return [name for name, _ in self._sources.values()]
+        """Names of the event sources: export maps, or the trace pipe."""
+        names = [e.map_name for e in self.spec.exports]
+        return names or ([TRACE_PIPE] if self._wants_trace_pipe() else [])
 
     @property
     def lost(self) -> int:
@@ -194,8 +197,15 @@ class Program:
     # -- consuming -----------------------------------------------------------------
     def poll(self, timeout_ms: int | None = None) -> list[Batch]:
         """Wait up to ``timeout_ms`` for events; return what arrived, one batch a source."""
-        if self._poller is None:
+        if self._running is None:
             raise EunomiaError(f"poll {self.spec.name}: the program is not running")
+        if self._poller is None:
+            try:
+                self._open_sources()
+            except BaseException:
+                self.stop()
+                raise
+        assert self._poller is not None
         wait = self.spec.poll_timeout_ms if timeout_ms is None else timeout_ms
         out: list[Batch] = []
         for source, data in self._poller.poll(wait):

@@ -7,6 +7,7 @@ variables can be set (with offsets, sizes, defaults) and how exported events are
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Mapping
@@ -74,12 +75,33 @@ class VariableSpec:
     size: int
     type_id: int
     type_name: str
-    default: Any = None
+    #: the default the package meta declares (``value`` / ``cmdarg.default``); it must be
+    #: written before load. None: the object's own initial bytes stand.
+    declared_value: Any = None
+    #: the variable's bytes in the object (zeros for ``.bss``), None if unknown
+    initial: bytes | None = field(default=None, repr=False)
     description: str | None = None
     cmdarg: Mapping[str, Any] = field(default_factory=_empty)
-    #: True when the package meta declares the default (it must then be written before
-    #: load); False when ``default`` is only the object's own initial value.
-    declared: bool = False
+    btf: BTF | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def declared(self) -> bool:
+        return self.declared_value is not None
+
+    @functools.cached_property
+    def default(self) -> Any:
+        """The value the program sees unless told otherwise (decoded on first use, so
+        that reading a spec does not pay for the decoder)."""
+        if self.declared_value is not None:
+            return self.declared_value
+        if self.initial is None or self.btf is None:
+            return None
+        from .decode import layout_for
+
+        try:
+            return layout_for(self.btf, self.type_id).decode(self.initial)
+        except EunomiaError:
+            return None
 
     @property
     def is_dummy(self) -> bool:
@@ -273,8 +295,6 @@ def _build(pkg: Package) -> ObjectSpec:
 
 
 def _variables(pkg: Package, btf: BTF) -> tuple[VariableSpec, ...]:
-    from .decode import layout_for
-
     initial = _section_bytes(pkg.object)
     out: list[VariableSpec] = []
     for section in pkg.bpf_skel.get("data_sections") or []:
@@ -293,21 +313,16 @@ def _variables(pkg: Package, btf: BTF) -> tuple[VariableSpec, ...]:
                     f"read package: variable {v['name']} is not in {sec_name} of the object")
             var, info = by_name[v["name"]]
             type_id = _strip_qualifiers(btf, var.type)
-            default = v.get("value", (v.get("cmdarg") or {}).get("default"))
-            declared = default is not None
+            declared = v.get("value", (v.get("cmdarg") or {}).get("default"))
             raw = initial.get(sec_name)
             if raw is None and sec_name.startswith(".bss"):
                 raw = bytes(datasec.size)
-            if default is None and raw is not None and info.offset + info.size <= len(raw):
-                try:
-                    default = layout_for(btf, type_id).decode(
-                        raw[info.offset:info.offset + info.size])
-                except EunomiaError:
-                    default = None
+            end = info.offset + info.size
             out.append(VariableSpec(
                 name=v["name"], section=sec_name, offset=info.offset, size=info.size,
                 type_id=type_id, type_name=_display_name(btf.type_name(type_id)),
-                default=default,
+                declared_value=declared,
+                initial=raw[info.offset:end] if raw is not None and end <= len(raw) else None,
                 description=v.get("description"),
-                cmdarg=MappingProxyType(dict(v.get("cmdarg") or {})), declared=declared))
+                cmdarg=MappingProxyType(dict(v.get("cmdarg") or {})), btf=btf))
     return tuple(out)

@@ -34,8 +34,8 @@ from eunomia_bpf.btf import (
 from eunomia_bpf.errors import BTFError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from btf_builder import BTFBuilder  # noqa: E402
-from btf_support import VMLINUX, compile_fixture, package, package_object  # noqa: E402
+from btf_builder import BTFBuilder
+from btf_support import VMLINUX, compile_fixture, package, package_object
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from eunomia_bpf.decode import layout_for
 from eunomia_bpf.errors import BTFError, DecodeError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from btf_builder import BTFBuilder  # noqa: E402
-from btf_support import VECTORS  # noqa: E402
+from btf_builder import BTFBuilder
+from btf_support import VECTORS
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -17,8 +17,8 @@ from eunomia_bpf.decode import Layout, layout_for
 from eunomia_bpf.errors import DecodeError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from btf_builder import BTFBuilder  # noqa: E402
-from btf_support import compile_fixture, package_object  # noqa: E402
+from btf_builder import BTFBuilder
+from btf_support import compile_fixture, package_object
 
 
 @pytest.fixture(scope="module")

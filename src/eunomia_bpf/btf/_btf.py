@@ -23,7 +23,7 @@ _PASS_THROUGH = _QUALIFIERS | {Kind.VAR}
 class BTF:
     """Types by id (``types[0]`` is void), and C names and sizes of them."""
 
-    __slots__ = ("types", "byte_order", "_by_name", "__weakref__")
+    __slots__ = ("__weakref__", "_by_name", "byte_order", "types")
 
     def __init__(self, types: Sequence[Type], byte_order: str = "<") -> None:
         self.types: Sequence[Type] = types
@@ -39,7 +39,7 @@ class BTF:
     @classmethod
     def from_bytes(cls, raw: bytes | bytearray | memoryview) -> BTF:
         """Parse a raw ``.BTF`` section (or ``/sys/kernel/btf/vmlinux``)."""
-        types, order = parse(raw)
+        types, order = parse(bytes(raw) if isinstance(raw, bytearray) else raw)
         return cls(types, order)
 
     @classmethod

@@ -60,7 +60,7 @@ def byte_order_of(raw: bytes | memoryview) -> str:
 class _Strings:
     """The string section, decoded on demand and cached by offset."""
 
-    __slots__ = ("_data", "_cache")
+    __slots__ = ("_cache", "_data")
 
     def __init__(self, data: bytes) -> None:
         self._data = data
