@@ -59,7 +59,7 @@ def _held_by_other_processes() -> dict[str, set[int]]:
             for info in (proc / "fdinfo").iterdir():
                 text = info.read_text()
                 for kind in ("prog", "map", "link"):
-                    m = re.search(rf"^{kind}_id:\s*(\d+)", text, re.M)
+                    m = re.search(rf"^{kind}_id:\s*(\d+)", text, re.MULTILINE)
                     if m:
                         held[kind].add(int(m.group(1)))
         except OSError:

@@ -37,7 +37,7 @@ def _value_kind(btf: BTF, type_id: int) -> str | None:
     return None
 
 
-class _VariableType(click.ParamType):
+class _VariableType(click.ParamType):  # type: ignore[type-arg]
     """Parses a string into the Python value of one variable, checked by its layout."""
 
     def __init__(self, btf: BTF, var: VariableSpec, kind: str) -> None:

@@ -118,8 +118,9 @@ def _validate(doc: Any) -> None:
     try:
         _validator()(doc)
     except fastjsonschema.JsonSchemaValueException as exc:
-        where = exc.name.removeprefix("data").lstrip(".") or "(top level)"
-        message = str(exc.message).replace(exc.name + " ", "", 1)
+        name = str(exc.name or "data")
+        where = name.removeprefix("data").lstrip(".") or "(top level)"
+        message = str(exc.message).replace(name + " ", "", 1)
         raise PackageError(f"read package: {where}: {message}") from None
 
 

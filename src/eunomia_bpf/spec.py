@@ -19,7 +19,7 @@ from .btf import BTF, Array, Datasec, Kind, Ptr, Struct, Var
 from .errors import BTFError, EunomiaError, PackageError
 from .package import Package
 
-__all__ = ["ExportSpec", "MapSpec", "ObjectSpec", "ProgramSpec", "VariableSpec", "MapType"]
+__all__ = ["ExportSpec", "MapSpec", "MapType", "ObjectSpec", "ProgramSpec", "VariableSpec"]
 
 log = logging.getLogger("eunomia_bpf")
 
@@ -144,23 +144,6 @@ class ObjectSpec:
     def arguments(self) -> tuple[VariableSpec, ...]:
         """Variables that become command-line options of the package."""
         return tuple(v for v in self.variables if not v.is_dummy)
-
-
-def _strip_qualifiers(btf: BTF, type_id: int) -> int:
-    """Skip const/volatile/restrict/type tags but keep typedef names (``pid_t``)."""
-    for _ in range(64):
-        t = btf[type_id]
-        if t.kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
-            type_id = t.type  # type: ignore[attr-defined]
-            continue
-        return type_id
-    raise BTFError(f"resolve type {type_id}: qualifier chain too long")
-
-
-def _display_name(c_name: str) -> str:
-    """``const volatile char[8]`` -> ``char[8]``: qualifiers say nothing to a user."""
-    words = [w for w in c_name.split(" ") if w not in ("const", "volatile")]
-    return " ".join(words)
 
 
 def _section_bytes(obj: bytes) -> dict[str, bytes]:
@@ -312,7 +295,7 @@ def _variables(pkg: Package, btf: BTF) -> tuple[VariableSpec, ...]:
                 raise PackageError(
                     f"read package: variable {v['name']} is not in {sec_name} of the object")
             var, info = by_name[v["name"]]
-            type_id = _strip_qualifiers(btf, var.type)
+            type_id = btf.unqualified(var.type)
             declared = v.get("value", (v.get("cmdarg") or {}).get("default"))
             raw = initial.get(sec_name)
             if raw is None and sec_name.startswith(".bss"):
@@ -320,7 +303,7 @@ def _variables(pkg: Package, btf: BTF) -> tuple[VariableSpec, ...]:
             end = info.offset + info.size
             out.append(VariableSpec(
                 name=v["name"], section=sec_name, offset=info.offset, size=info.size,
-                type_id=type_id, type_name=_display_name(btf.type_name(type_id)),
+                type_id=type_id, type_name=btf.type_name(type_id, qualifiers=False),
                 declared_value=declared,
                 initial=raw[info.offset:end] if raw is not None and end <= len(raw) else None,
                 description=v.get("description"),

@@ -45,7 +45,7 @@ class Ecli:
         while "Ctrl-C to stop" not in self.stderr_head:
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None and not sel.select(0):
-                out, err = self.finish()
+                _, err = self.finish()
                 pytest.fail(f"ecli did not attach: rc={self.proc.returncode} "
                             f"stderr={self.stderr_head + err!r}")
             if sel.select(min(left, 0.5)):
@@ -89,7 +89,7 @@ def ecli() -> Iterator[type[Ecli]]:
 
 def run_ecli(args: Sequence[str], *, stdin: bytes | None = None,
              timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ECLI, *args], input=stdin.decode() if stdin else None,
+    return subprocess.run([*ECLI, *args], check=False, input=stdin.decode() if stdin else None,
                           capture_output=True, text=True, timeout=timeout)
 
 

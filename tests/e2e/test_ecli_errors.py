@@ -20,7 +20,7 @@ def package_text(obj: bytes, size: int | None = None) -> str:
                        "meta": {"bpf_skel": {"obj_name": "x", "progs": None, "maps": None}}})
 
 
-def assert_one_line_error(done: "object", pattern: str) -> None:
+def assert_one_line_error(done: object, pattern: str) -> None:
     import re
 
     assert done.returncode != 0  # type: ignore[attr-defined]

@@ -139,39 +139,54 @@ class BTF:
                 raise BTFError(f"size type {start}: {kind.name.lower()} has no size")
         raise BTFError(f"size type {start}: chain of types is too long (a cycle?)")
 
-    def type_name(self, type_id: int) -> str:
-        """The C spelling of a type: ``"unsigned int"``, ``"char[16]"``, ``"struct event *"``."""
-        return self._spell(type_id, "", 0)
+    def type_name(self, type_id: int, *, qualifiers: bool = True) -> str:
+        """The C spelling of a type: ``"unsigned int"``, ``"char[16]"``, ``"struct event *"``.
 
-    def _spell(self, type_id: int, declarator: str, depth: int) -> str:
+        ``qualifiers=False`` drops const/volatile/restrict at every depth, as ecc spells
+        types in package meta (``const volatile pid_t`` is ``pid_t``).
+        """
+        return self._spell(type_id, "", 0, qualifiers)
+
+    def unqualified(self, type_id: int) -> int:
+        """Skip const/volatile/restrict/type tags but keep typedef names (``pid_t``)."""
+        for _ in range(MAX_DEPTH):
+            t = self[type_id]
+            if t.kind not in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
+                return type_id
+            type_id = t.type  # type: ignore[union-attr]
+        raise BTFError(f"resolve type {type_id}: chain of qualifiers is too long (a cycle?)")
+
+    def _spell(self, type_id: int, declarator: str, depth: int, quals: bool = True) -> str:
         if depth > MAX_DEPTH:
             raise BTFError(f"name type {type_id}: chain of types is too long (a cycle?)")
         t = self[type_id]
         kind = t.kind
         depth += 1
         if kind == Kind.PTR:
-            return self._spell(t.type, "*" + declarator, depth)  # type: ignore[union-attr]
+            return self._spell(t.type, "*" + declarator, depth, quals)  # type: ignore[union-attr]
         if kind == Kind.ARRAY:
             if declarator.startswith("*"):
                 declarator = f"({declarator})"
             return self._spell(t.type, f"{declarator}[{t.nelems}]",  # type: ignore[union-attr]
-                               depth)
+                               depth, quals)
+        if kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT) and not quals:
+            return self._spell(t.type, declarator, depth, quals)  # type: ignore[union-attr]
         if kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
             qualifier = kind.name.lower()
             target = self[t.type]  # type: ignore[union-attr]
             if target.kind == Kind.PTR:  # "char *const"
                 return self._spell(t.type, qualifier + (" " + declarator if declarator else ""),  # type: ignore[union-attr]
-                                   depth)
-            return f"{qualifier} " + self._spell(t.type, declarator, depth)  # type: ignore[union-attr]
+                                   depth, quals)
+            return f"{qualifier} " + self._spell(t.type, declarator, depth, quals)  # type: ignore[union-attr]
         if kind in (Kind.TYPE_TAG, Kind.DECL_TAG, Kind.VAR):
-            return self._spell(t.type, declarator, depth)  # type: ignore[union-attr]
+            return self._spell(t.type, declarator, depth, quals)  # type: ignore[union-attr]
         if kind == Kind.FUNC_PROTO:
             assert isinstance(t, FuncProto)
             params = []
             for param in t.params:
-                params.append("..." if param.type == 0 else self._spell(param.type, "", depth))
+                params.append("..." if param.type == 0 else self._spell(param.type, "", depth, quals))
             inner = f"({declarator})" if declarator else ""
-            return self._spell(t.return_type, f"{inner}({', '.join(params) or 'void'})", depth)
+            return self._spell(t.return_type, f"{inner}({', '.join(params) or 'void'})", depth, quals)
         if kind in (Kind.STRUCT, Kind.UNION):
             base = f"{kind.name.lower()} {t.name or '{...}'}"
         elif kind in (Kind.ENUM, Kind.ENUM64):

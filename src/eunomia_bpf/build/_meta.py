@@ -30,7 +30,7 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from ..btf import BTF, Const, Kind, Ptr, Restrict, Struct, TypeTag, Var, Volatile
+from ..btf import BTF, Kind, Ptr, Struct, Var
 from ..errors import BTFError
 from ._errors import BuildError
 
@@ -40,7 +40,6 @@ _BPF_OBJ_NAME_LEN = 16  # kernel limit on map names, NUL included
 _IDENT_SUFFIXES = (".data", ".rodata", ".bss", ".kconfig")  # bpftool's get_map_ident order
 _DUMMY = re.compile(r"^__eunomia_dummy_(\w+)_ptr$")
 _HEADER_STRUCT = re.compile(r"\bstruct\s+([A-Za-z_]\w*)\s*\{")
-_QUALIFIERS = (Const, Volatile, Restrict, TypeTag)
 
 
 def _is_internal_section(name: str, nobits: bool) -> bool:
@@ -64,26 +63,6 @@ def _map_ident(map_name: str) -> str | None:
         if at >= 0:
             return "".join(c if c.isalnum() else "_" for c in map_name[at + 1:])
     return None
-
-
-def _unqualified(btf: BTF, type_id: int) -> int:
-    for _ in range(len(btf)):  # bounded: a malformed cycle must not hang the build
-        t = btf[type_id]
-        if not isinstance(t, _QUALIFIERS):
-            return type_id
-        type_id = t.type
-    raise BuildError(f"generate meta: type {type_id} is a cycle of qualifiers")
-
-
-def _without_qualifiers(btf: BTF) -> BTF:
-    """The same types, with const/volatile/restrict spelled as nothing.
-
-    ecc spells types like ``btf_dump`` with ``strip_mods``: ``const volatile pid_t`` is
-    ``pid_t`` and ``const volatile struct event *`` is ``struct event *``. A type tag is
-    transparent to ``BTF.type_name``, so each qualifier becomes one; ids do not change.
-    """
-    return BTF([TypeTag("", t.type) if isinstance(t, (Const, Volatile, Restrict)) else t
-                for t in btf.types], btf.byte_order)
 
 
 def _section_vars(btf: BTF, section: str, *, with_static: bool = False) -> list[tuple[int, Var]]:
@@ -119,7 +98,7 @@ def _programs(elf: ELFFile) -> list[dict[str, Any]]:
     return [prog for _, _, prog in sorted(found, key=lambda t: (t[0], t[1]))]
 
 
-def _maps_and_sections(elf: ELFFile, btf: BTF, names: BTF,
+def _maps_and_sections(elf: ELFFile, btf: BTF,
                        obj_name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     maps: list[dict[str, Any]] = [{"name": var.name, "ident": var.name}
                                   for _, var in _section_vars(btf, ".maps", with_static=True)]
@@ -142,14 +121,14 @@ def _maps_and_sections(elf: ELFFile, btf: BTF, names: BTF,
             entry["mmaped"] = True
             data_sections.append({
                 "name": section.name,
-                "variables": [{"name": var.name, "type": names.type_name(var.type)}
+                "variables": [{"name": var.name, "type": btf.type_name(var.type, qualifiers=False)}
                               for _, var in variables],
             })
         maps.append(entry)
     return maps, data_sections
 
 
-def _export_type(btf: BTF, names: BTF, name: str) -> dict[str, Any]:
+def _export_type(btf: BTF, name: str) -> dict[str, Any]:
     try:
         type_id = btf.find(name, Kind.STRUCT)
     except BTFError:
@@ -160,7 +139,7 @@ def _export_type(btf: BTF, names: BTF, name: str) -> dict[str, Any]:
     assert isinstance(struct, Struct)
     return {
         "name": name,
-        "members": [{"name": m.name, "type": names.type_name(m.type)} for m in struct.members],
+        "members": [{"name": m.name, "type": btf.type_name(m.type, qualifiers=False)} for m in struct.members],
         "size": struct.size,
         "type_id": type_id,
     }
@@ -172,9 +151,9 @@ def _dummy_export_names(btf: BTF) -> list[str]:
         match = _DUMMY.match(var.name)
         if match is None:
             continue
-        target = btf[_unqualified(btf, var.type)]
+        target = btf[btf.unqualified(var.type)]
         if isinstance(target, Ptr):
-            pointee = btf[_unqualified(btf, target.type)]
+            pointee = btf[btf.unqualified(target.type)]
             if isinstance(pointee, Struct) and pointee.name:
                 names.append(pointee.name)
                 continue
@@ -218,16 +197,15 @@ def generate_meta(obj: bytes, *, obj_name: str, header: Path | None = None,
         raise BuildError(f"generate meta: not a BPF object (machine {elf['e_machine']})")
     try:
         btf = BTF.from_elf(obj)
-        names = _without_qualifiers(btf)
         programs = _programs(elf)
-        maps, data_sections = _maps_and_sections(elf, btf, names, obj_name)
+        maps, data_sections = _maps_and_sections(elf, btf, obj_name)
         if export_types:
             wanted = list(export_types)
         elif header is not None:
             wanted = _header_export_names(btf, header)
         else:
             wanted = _dummy_export_names(btf)
-        exports = [_export_type(btf, names, struct) for struct in _unique(wanted)]
+        exports = [_export_type(btf, struct) for struct in _unique(wanted)]
     except BTFError as exc:
         raise BuildError(f"generate meta: {exc}") from None
     except ELFError as exc:

@@ -51,6 +51,6 @@ def run_guarded(prog: str, main: Callable[[], Any], *, verbose: Callable[[], boo
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): not an error of ours
         try:
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout = None
         finally:
             raise SystemExit(0) from None
