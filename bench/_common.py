@@ -7,8 +7,10 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -160,3 +162,12 @@ def update_doc(section: str, body: str) -> None:
 def ensure_bpffs() -> None:
     if not Path("/sys/fs/bpf").is_mount():
         subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
+
+
+def ecli_command() -> list[str]:
+    """The ``ecli`` console script of the interpreter running the bench (the venv's)."""
+    script = Path(sys.executable).parent / "ecli"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("ecli")
+    return [found] if found else [sys.executable, "-m", "eunomia_bpf.cli.ecli"]

@@ -25,7 +25,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ensure_bpffs, machine, median_p90, package_path, table, update_doc
+from _common import (
+    ecli_command,
+    ensure_bpffs,
+    machine,
+    median_p90,
+    package_path,
+    table,
+    update_doc,
+)
 
 API_SNIPPET = """
 import sys
@@ -95,7 +103,7 @@ def main() -> None:
     from eunomia_bpf.package import read_package
 
     package = package_path(args.package)
-    ecli = shutil.which("ecli")
+    ecli = ecli_command()
     work = Path(tempfile.mkdtemp(prefix="eunomia-cold-"))
     obj = work / f"{args.package}.bpf.o"
     obj.write_bytes(read_package(package.read_bytes()).object)
@@ -105,7 +113,7 @@ def main() -> None:
         for run in range(args.runs):  # interleaved, so that drift hits every row alike
             if ecli:
                 attached, ended = time_until_line(
-                    [ecli, "run", "--duration", "0", str(package)], "ecli: running")
+                    [*ecli, "run", "--duration", "0", str(package)], "ecli: running")
                 ecli_attached.append(attached)
                 ecli_exit.append(ended)
             api.append(time_until_line([sys.executable, "-c", API_SNIPPET, str(package)],

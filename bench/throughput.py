@@ -21,7 +21,6 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from _common import (
     Loadgen,
     bss_counters,
     cpu_seconds,
+    ecli_command,
     machine,
     package_path,
     table,
@@ -120,33 +120,18 @@ def _wait_for_line(proc: subprocess.Popen[bytes], word: str, timeout: float) -> 
     raise RuntimeError(f"consumer did not attach: {seen.decode(errors='replace')}")
 
 
-def keeps_freed_heap() -> bool:
-    from eunomia_bpf import _libbpf
-
-    return hasattr(_libbpf, "keep_freed_heap")
-
-
-def consumer_env() -> dict[str, str]:
-    """Until the library keeps freed heap itself (``Poller``), glibc is told at start-up."""
-    env = dict(os.environ)
-    if not keeps_freed_heap():
-        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(64 << 20))
-    return env
-
-
 def trial(mode: str, seconds: float) -> dict[str, Any]:
     gen = Loadgen(seconds, cpu=1)
     wc = None
     if mode == "ecli-json":
-        ecli = shutil.which("ecli") or "ecli"
-        cmd = [ecli, "run", "--json", str(package_path("bench_events")),
+        cmd = [*ecli_command(), "run", "--json", str(package_path("bench_events")),
                "--targ_pid", str(gen.pid)]
         word = "ecli: running"
     else:
         cmd = [sys.executable, __file__, "--consume", mode, "--targ-pid", str(gen.pid)]
         word = ATTACHED
     consumer = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=consumer_env())
+                                stderr=subprocess.PIPE)
     try:
         if mode == "ecli-json":
             wc = subprocess.Popen(["wc", "-l"], stdin=consumer.stdout, stdout=subprocess.PIPE)
@@ -229,9 +214,7 @@ user+system time over that span. All modes in one run:
 
 {modes}
 
-{machine()}{"" if keeps_freed_heap() else
-"; consumers started with MALLOC_TRIM_THRESHOLD_=64 MiB (what `Poller` sets via mallopt once "
-"`_libbpf.keep_freed_heap` exists)"}
+{machine()}
 
 {table(headers, rows)}
 

@@ -315,12 +315,6 @@ class TracePipeReader(_Closing):
 KEEP_FREED_HEAP = 64 << 20
 
 
-def _keep_freed_heap() -> None:
-    keep = getattr(_libbpf, "keep_freed_heap", None)  # until _libbpf provides it
-    if keep is not None:
-        keep(KEEP_FREED_HEAP)
-
-
 class Poller(_Closing):
     """Waits on many sources with one epoll and reads those that have data.
 
@@ -344,7 +338,7 @@ class Poller(_Closing):
             self._epoll.close()
             raise EunomiaError(f"watch event source: {exc.strerror}") from exc
         self._rings = [s for s in self.sources if isinstance(s, RingBufferReader)]
-        _keep_freed_heap()
+        _libbpf.keep_freed_heap(KEEP_FREED_HEAP)
 
     def poll(self, timeout_ms: int = -1) -> list[tuple[EventSource, Any]]:
         """Return ``(source, batch)`` for every source with data, waiting up to the timeout.

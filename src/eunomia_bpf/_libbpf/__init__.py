@@ -9,7 +9,7 @@ logger.
 
 from __future__ import annotations
 
-from ._lib import capture_messages, check, lib
+from ._lib import capture_messages, check, keep_freed_heap, lib
 from ._objects import (
     BpfLink,
     BpfMap,
@@ -47,6 +47,7 @@ __all__ = [
     "capture_messages",
     "check",
     "if_nametoindex",
+    "keep_freed_heap",
     "iter_create",
     "lib",
     "map_delete",

@@ -112,8 +112,19 @@ def libc() -> ctypes.CDLL:
         handle.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                                      ctypes.c_void_p]
         handle.syscall.restype = ctypes.c_long
+        handle.mallopt.restype = ctypes.c_int
+        handle.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         _libc = handle
     return _libc
+
+
+_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter number
+
+
+def keep_freed_heap(nbytes: int) -> None:
+    """Let glibc keep up to ``nbytes`` of freed heap instead of returning it to the
+    kernel after every batch (which page-faults it back in for the next one)."""
+    libc().mallopt(_M_TRIM_THRESHOLD, nbytes)
 
 
 def lib() -> ctypes.CDLL:
