@@ -13,8 +13,11 @@ _SampleFn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, cty
 
 
 def consume_with_callbacks(map_fd: int, stopped: Callable[[], bool],
-                           on_event: Callable[[], None]) -> int:
-    """Poll the ring buffer map until ``stopped()``; return the number of events seen."""
+                           on_event: Callable[[], None],
+                           emit: Callable[[tuple[int, ...]], object] | None = None) -> int:
+    """Poll the ring buffer map until ``stopped()``; return the number of events seen.
+
+    ``emit`` gets each unpacked record (a tool that prints every event, e.g. as JSON)."""
     lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
     lib.ring_buffer__new.restype = ctypes.c_void_p
     lib.ring_buffer__new.argtypes = [ctypes.c_int, _SampleFn, ctypes.c_void_p, ctypes.c_void_p]
@@ -26,7 +29,9 @@ def consume_with_callbacks(map_fd: int, stopped: Callable[[], bool],
 
     def on_sample(_ctx: int | None, data: int, size: int) -> int:
         nonlocal count
-        unpack(ctypes.string_at(data, size))
+        fields = unpack(ctypes.string_at(data, size))
+        if emit is not None:
+            emit(fields)
         count += 1
         return 0
 

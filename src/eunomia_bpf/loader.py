@@ -12,11 +12,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Self
 
 from ._libbpf import BpfObject, BpfProgram, capture_messages
 from .attach import AttachOptions, Link, attach_program, is_attachable, load_refusal
 from .errors import ArgumentError, EunomiaError, LoadError, VerifierError
+
+if TYPE_CHECKING:
+    from .spec import ObjectSpec
 
 __all__ = ["AttachOptions", "MapHandle", "ProgramHandle", "RunningProgram", "load"]
 
@@ -28,27 +31,6 @@ _MAX_CLOSE_THREADS = 16
 _UNKNOWN_SECTION = re.compile(r"prog '([^']+)': missing BPF prog type, check ELF section "
                               r"name '([^']*)'")
 _LOAD_FAILED = re.compile(r"prog '([^']+)': (?:BPF program load failed|failed to load)")
-
-
-class _ProgramSpecLike(Protocol):
-    name: str
-    section: str
-    link: bool
-    params: Mapping[str, Any]
-
-
-class _VariableSpecLike(Protocol):
-    name: str
-    section: str
-    offset: int
-    size: int
-
-
-class _ObjectSpecLike(Protocol):
-    name: str
-    object: bytes
-    programs: Sequence[_ProgramSpecLike]
-    variables: Sequence[_VariableSpecLike]
 
 
 @dataclass(frozen=True)
@@ -76,7 +58,7 @@ class ProgramHandle:
 class RunningProgram:
     """Loaded (and attached) programs and their maps. ``close()`` is idempotent."""
 
-    def __init__(self, spec: Any, obj: BpfObject) -> None:
+    def __init__(self, spec: ObjectSpec, obj: BpfObject) -> None:
         self.spec = spec
         self._obj = obj
         self._links: list[Link] = []
@@ -85,7 +67,7 @@ class RunningProgram:
         for m in obj.maps():
             maps[m.name] = MapHandle(m.name, m.fd, m.map_type, m.key_size, m.value_size,
                                      m.max_entries)
-        for map_spec in getattr(spec, "maps", ()) or ():
+        for map_spec in spec.maps:
             # Spec names are libbpf's names; the real names (".bss") find them as well.
             if map_spec.name not in maps and (found := obj.find_map(map_spec.name)):
                 maps[map_spec.name] = maps[found.name]
@@ -187,7 +169,7 @@ def _parallel_safe(link: Link) -> bool:
     return link.kind not in ("tc", "xdp")
 
 
-def _write_variables(obj: BpfObject, spec: _ObjectSpecLike,
+def _write_variables(obj: BpfObject, spec: ObjectSpec,
                      values: Mapping[str, bytes]) -> None:
     variables = {v.name: v for v in spec.variables}
     for name, data in values.items():
@@ -204,12 +186,12 @@ def _write_variables(obj: BpfObject, spec: _ObjectSpecLike,
         section.write_initial_value(var.offset, bytes(data))
 
 
-def _sections(spec: _ObjectSpecLike, programs: Iterable[BpfProgram]) -> dict[str, str]:
+def _sections(spec: ObjectSpec, programs: Iterable[BpfProgram]) -> dict[str, str]:
     by_spec = {p.name: p.section for p in spec.programs}
     return {p.name: by_spec.get(p.name) or p.section for p in programs}
 
 
-def _load(obj: BpfObject, spec: _ObjectSpecLike) -> None:
+def _load(obj: BpfObject, spec: ObjectSpec) -> None:
     programs = [p for p in obj.programs() if p.autoload]
     for prog in programs:
         prog.capture_log(VERIFIER_LOG_SIZE)
@@ -223,7 +205,7 @@ def _load(obj: BpfObject, spec: _ObjectSpecLike) -> None:
             prog.release_log()
 
 
-def _explain_load_failure(exc: LoadError, spec: _ObjectSpecLike, programs: list[BpfProgram],
+def _explain_load_failure(exc: LoadError, spec: ObjectSpec, programs: list[BpfProgram],
                           messages: list[tuple[int, str]]) -> EunomiaError:
     sections = _sections(spec, programs)
     failed_names = [m.group(1) for _, line in messages if (m := _LOAD_FAILED.search(line))]
@@ -250,7 +232,7 @@ def _explain_load_failure(exc: LoadError, spec: _ObjectSpecLike, programs: list[
     return exc
 
 
-def _attach_all(running: RunningProgram, obj: BpfObject, spec: _ObjectSpecLike,
+def _attach_all(running: RunningProgram, obj: BpfObject, spec: ObjectSpec,
                 options: AttachOptions) -> None:
     specs = {p.name: p for p in spec.programs}
     for prog in obj.programs():
@@ -268,7 +250,7 @@ def _attach_all(running: RunningProgram, obj: BpfObject, spec: _ObjectSpecLike,
         running._links.extend(attach_program(prog, section, params, options))
 
 
-def load(spec: Any, values: Mapping[str, bytes] | None = None, *,
+def load(spec: ObjectSpec, values: Mapping[str, bytes] | None = None, *,
          attach: AttachOptions | None = None) -> RunningProgram:
     """Open ``spec.object``, set ``values`` (variable name -> encoded bytes), load, attach.
 

@@ -74,3 +74,12 @@ def test_json_escapes_strings_and_handles_mixed_values() -> None:
     rows = [json.loads(ln) for ln in out.getvalue().decode().splitlines()]
     assert [r["s"] for r in rows] == tricky
     assert rows[0]["f"] == 1.5 and rows[0]["l"] == [1, 2] and rows[4]["n%"] == 5
+
+
+def test_json_mixed_column_falls_back_to_exact_values() -> None:
+    out = io.BytesIO()
+    JsonLinesSink(out).records("ev", ("e", "b"), {"e": ["ON", 7, "OFF"],
+                                                  "b": [True, False, True]}, 3)
+    rows = [json.loads(ln) for ln in out.getvalue().decode().splitlines()]
+    assert [r["e"] for r in rows] == ["ON", 7, "OFF"]
+    assert [r["b"] for r in rows] == [True, False, True]

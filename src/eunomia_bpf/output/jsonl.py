@@ -35,15 +35,22 @@ def _dumps_any(value: Any) -> str:
 _BOOL = ("false", "true")
 
 
-def _column_fragments(column: list[Any]) -> tuple[str, list[Any]]:
-    """(``%`` conversion, values) rendering a column as JSON, chosen by its values' type."""
-    kinds = {type(v) for v in column}
-    if kinds == {int}:
+def _column_fragments(column: list[Any], *, exact: bool = False) -> tuple[str, list[Any]]:
+    """(``%`` conversion, values) rendering a column as JSON.
+
+    A column comes from one struct field, so its first value tells the type of all; a
+    column that breaks that (an enum value with no name among names) makes the fast
+    path raise TypeError, and ``exact=True`` then renders every value on its own.
+    """
+    first = column[0]
+    if exact:
+        return "%s", [_dumps_any(v) for v in column]
+    if type(first) is int:
         return "%d", column
-    if kinds == {str}:
+    if type(first) is str:
         escape: Callable[[str], str] = encode_basestring
         return "%s", [escape(v) for v in column]
-    if kinds == {bool}:
+    if type(first) is bool:
         return "%s", [_BOOL[v] for v in column]
     return "%s", [_dumps_any(v) for v in column]
 
@@ -68,11 +75,18 @@ class JsonLinesSink:
         if self.label_sources:
             keys.append("map")
             cols.append([source] * count)
-        parts = [_column_fragments(c) for c in cols]
-        template = "{" + ",".join(f"{_key(k)}:{conv}" for k, (conv, _) in zip(keys, parts)) + "}"
-        rows = [template % row for row in zip(*(vals for _, vals in parts))]
+        try:
+            rows = self._rows(keys, cols, exact=False)
+        except TypeError:
+            rows = self._rows(keys, cols, exact=True)
         rows.append("")
         self.stream.write("\n".join(rows).encode())
+
+    @staticmethod
+    def _rows(keys: list[str], cols: list[list[Any]], *, exact: bool) -> list[str]:
+        parts = [_column_fragments(c, exact=exact) for c in cols]
+        template = "{" + ",".join(f"{_key(k)}:{conv}" for k, (conv, _) in zip(keys, parts)) + "}"
+        return [template % row for row in zip(*(vals for _, vals in parts))]
 
     def lines(self, lines: Sequence[str]) -> None:
         if lines:
