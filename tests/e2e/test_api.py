@@ -10,8 +10,7 @@ import pytest
 
 from eunomia_bpf import ArgumentError, Program, open_program, read_package
 from eunomia_bpf.resolve import bundled_dir
-from tests.conftest import vector_path
-from tests.e2e.conftest import require_root
+from tests.support import require_root, vector_path
 
 pytestmark = pytest.mark.kernel
 

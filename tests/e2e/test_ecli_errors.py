@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import vector_path
-from tests.e2e.conftest import run_ecli
+from tests.support import run_ecli, vector_path
 
 
 def package_text(obj: bytes, size: int | None = None) -> str:

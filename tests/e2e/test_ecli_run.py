@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import vector_path
-from tests.e2e.conftest import Ecli, run_ecli
+from tests.support import Ecli, run_ecli, vector_path
 
 pytestmark = pytest.mark.kernel
 

@@ -130,7 +130,7 @@ def test_arbitrary_json_raises_only_package_errors(doc: Any) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.integers(min_value=0, max_value=3000), st.integers(min_value=0, max_value=255))
 def test_corrupted_vector_bytes_raise_only_package_errors(pos: int, byte: int) -> None:
-    from tests.conftest import VECTORS
+    from tests.support import VECTORS
 
     path = VECTORS / "simple.package.json"
     if not path.is_file():
