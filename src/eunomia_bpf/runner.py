@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .decode import Layout
     from .events import EventSource, Poller
     from .loader import AttachOptions, RunningProgram
+    from .sampler import MapSample, Sampler
 
 __all__ = ["Batch", "Program", "open_program"]
 
@@ -43,28 +44,39 @@ class Batch:
     """Records read from one event source in one go.
 
     ``records`` is a numpy structured array (one row per event) for export maps;
-    ``lines`` holds raw ``bpf_printk`` lines for the trace pipe.
+    ``lines`` holds raw ``bpf_printk`` lines for the trace pipe; ``sample`` is one
+    reading of a sampled map (histograms, counters).
     """
 
     source: str
     records: np.ndarray[Any, Any] | None = None
     layout: Layout | None = None
     lines: list[str] = field(default_factory=list)
+    sample: MapSample | None = None
 
     def __len__(self) -> int:
+        if self.sample is not None:
+            return len(self.sample.entries)
         return len(self.records) if self.records is not None else len(self.lines)
 
     @property
     def names(self) -> tuple[str, ...]:
+        if self.sample is not None:
+            return ("key", "value")
         return self.layout.names if self.layout is not None else ("trace",)
 
     def columns(self) -> dict[str, list[Any]]:
         """Column-wise Python values: the fastest way to get at many events."""
+        if self.sample is not None:
+            return {"key": [e["key"] for e in self.sample.entries],
+                    "value": [e["value"] for e in self.sample.entries]}
         if self.layout is None or self.records is None:
             return {"trace": list(self.lines)}
         return self.layout.columns(self.records)
 
     def to_dicts(self) -> list[dict[str, Any]]:
+        if self.sample is not None:
+            return list(self.sample.entries)
         if self.layout is None or self.records is None:
             return [{"trace": ln} for ln in self.lines]
         out: list[dict[str, Any]] = self.layout.decode_batch(self.records)
@@ -84,6 +96,7 @@ class Program:
         self._running: RunningProgram | None = None
         self._poller: Poller | None = None
         self._sources: dict[EventSource, tuple[str, Layout | None]] = {}
+        self._sampler: Sampler | None = None
         self._stop = threading.Event()
 
     # -- construction --------------------------------------------------------------
@@ -147,6 +160,9 @@ class Program:
             self._sources[source] = (export.map_name, layout)
         if self._wants_trace_pipe():
             self._sources[TracePipeReader()] = (TRACE_PIPE, None)
+        from .sampler import Sampler
+
+        self._sampler = Sampler(self.spec, self._running.maps)
         self._poller = Poller(list(self._sources))
 
     def _wants_trace_pipe(self) -> bool:
@@ -155,8 +171,9 @@ class Program:
 
     @property
     def sources(self) -> list[str]:
-        """Names of the event sources: export maps, or the trace pipe."""
+        """Names of the event sources: export maps, sampled maps, or the trace pipe."""
         names = [e.map_name for e in self.spec.exports]
+        names += [m.name for m in self.spec.maps if m.sample]
         return names or ([TRACE_PIPE] if self._wants_trace_pipe() else [])
 
     @property
@@ -167,6 +184,7 @@ class Program:
     def stop(self) -> None:
         """Detach and unload everything. Idempotent; safe from another thread."""
         self._stop.set()
+        self._sampler = None
         poller, self._poller = self._poller, None
         sources, self._sources = self._sources, {}
         running, self._running = self._running, None
@@ -207,6 +225,12 @@ class Program:
                 raise
         assert self._poller is not None
         wait = self.spec.poll_timeout_ms if timeout_ms is None else timeout_ms
+        sampler = self._sampler
+        if sampler:
+            next_sample = sampler.seconds_to_next()
+            if next_sample is not None:
+                wait = min(wait, int(next_sample * 1000) + 1) if wait >= 0 \
+                    else int(next_sample * 1000) + 1
         out: list[Batch] = []
         for source, data in self._poller.poll(wait):
             name, layout = self._sources[source]
@@ -216,6 +240,8 @@ class Program:
                     out.append(Batch(name, lines=lines))
             elif len(data):
                 out.append(Batch(name, records=data, layout=layout))
+        if sampler:
+            out.extend(Batch(s.map_name, sample=s) for s in sampler.due())
         return out
 
     def _trace_lines(self, lines: Sequence[str]) -> list[str]:

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -196,3 +197,30 @@ def test_kernel_feature_messages_name_the_feature(fixture_packages: dict[str, Pa
     fentry = run_ecli(["run", str(fixture_packages["fentry"])])
     assert "kprobe" in kprobe.stderr.lower() and "not" in kprobe.stderr.lower()
     assert "fentry" in fentry.stderr.lower() and "not" in fentry.stderr.lower()
+
+
+def test_runqlat_vector_prints_changing_histograms(ecli: type[Ecli], no_leaks: object) -> None:
+    run = ecli(["run", "--json", str(vector_path("runqlat"))])
+    run.wait_attached()
+    # CPU load: more runnable tasks than CPUs makes run-queue latency, so buckets move
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        time.sleep(3.5)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    out, err = run.stop()
+    assert run.proc.returncode == 0, err
+    samples = [e for e in json_lines(out) if e["map"] == "hists"]
+    assert len(samples) >= 3, out[-2000:]
+    totals = [sum(s["value"]["slots"]) for s in samples]
+    assert all(len(s["value"]["slots"]) == 26 for s in samples)
+    assert totals[-1] > totals[0] > 0  # the map accumulates: more wake-ups every second
+
+
+def test_runqlat_vector_text_histogram(ecli: type[Ecli], no_leaks: object) -> None:
+    done = run_ecli(["run", "--duration", "1.5", str(vector_path("runqlat"))])
+    assert done.returncode == 0, done.stderr
+    assert "distribution" in done.stdout
+    assert re.search(r"^\s+0 -> 1\s+: \d+\s+\|", done.stdout, re.MULTILINE), done.stdout[:1000]

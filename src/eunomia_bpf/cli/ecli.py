@@ -115,7 +115,9 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
                    f"events from {', '.join(prog.sources) or 'maps only'}; "
                    f"Ctrl-C to stop", err=True)
         for batch in prog.batches(duration=duration):
-            if batch.layout is None:
+            if batch.sample is not None:
+                sink.samples(batch.sample)
+            elif batch.layout is None:
                 sink.lines(batch.lines)
             else:
                 sink.records(batch.source, batch.names, batch.columns(), len(batch))

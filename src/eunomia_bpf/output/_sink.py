@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from ..sampler import MapSample
 
 Stream = BinaryIO
 
@@ -13,5 +16,7 @@ class RecordSink(Protocol):
                 count: int) -> None: ...
 
     def lines(self, lines: Sequence[str]) -> None: ...
+
+    def samples(self, sample: MapSample) -> None: ...
 
     def flush(self) -> None: ...

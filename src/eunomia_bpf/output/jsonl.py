@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ._sink import Stream
+
+if TYPE_CHECKING:
+    from ..sampler import MapSample
 
 
 def _default(value: Any) -> Any:
@@ -93,6 +96,14 @@ class JsonLinesSink:
             out = [orjson.dumps({"trace": ln}) for ln in lines]
             out.append(b"")
             self.stream.write(b"\n".join(out))
+
+    def samples(self, sample: MapSample) -> None:
+        """One ``{"map", "key", "value"}`` object per map entry."""
+        out = [_dumps_any({"map": sample.map_name, "key": e["key"], "value": e["value"]})
+               for e in sample.entries]
+        if out:
+            out.append("")
+            self.stream.write("\n".join(out).encode())
 
     def flush(self) -> None:
         self.stream.flush()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..btf import BTF, Array, Enum, Enum64, Float, Int, Struct, Union
 from ._sink import Stream
+from .histogram import describe_key, linear_histogram, log2_histogram
+
+if TYPE_CHECKING:
+    from ..sampler import MapSample
 
 _INT_WIDTH = {1: 3, 2: 5, 4: 7, 8: 12, 16: 20}
 _MAX_TEXT_WIDTH = 16
@@ -93,6 +97,30 @@ class TextTableSink:
     def lines(self, lines: Sequence[str]) -> None:
         if lines:
             self.stream.write(("\n".join(lines) + "\n").encode())
+
+    def samples(self, sample: MapSample) -> None:
+        """Histograms one per key (BCC style); other maps as a KEY / VALUE table."""
+        from ..sampler import histogram_slots
+
+        out = [f"{time.strftime('%H:%M:%S')} {sample.map_name}:"]
+        if not sample.entries:
+            out.append("(empty)")
+        for entry in sample.entries:
+            slots = histogram_slots(entry["value"]) if sample.kind.endswith("_hist") else None
+            if slots is None:
+                out.append(f"{_cell(entry['key'])}: {_cell(entry['value'])}")
+                continue
+            extra = {k: v for k, v in entry["value"].items()
+                     if histogram_slots({k: v}) is None} \
+                if isinstance(entry["value"], dict) else {}
+            key = entry["key"]
+            out.append("")
+            out.append(describe_key({**key, **extra} if isinstance(key, dict)
+                                    else ({"key": key, **extra} if extra else key)))
+            draw = log2_histogram if sample.kind == "log2_hist" else linear_histogram
+            out.extend(draw(slots, sample.unit))
+        out.append("")
+        self.stream.write("\n".join(out).encode())
 
     def flush(self) -> None:
         self.stream.flush()
