@@ -338,6 +338,10 @@ class Poller(_Closing):
             self._epoll.close()
             raise EunomiaError(f"watch event source: {exc.strerror}") from exc
         self._rings = [s for s in self.sources if isinstance(s, RingBufferReader)]
+        # A perf buffer is an epoll fd of its own; nested in ours it reports only
+        # wake-ups that come after registration (events already waiting stayed
+        # unseen in a test), so it is consumed on every poll: cheap when empty.
+        self._perf = [s for s in self.sources if isinstance(s, PerfBufferReader)]
         _libbpf.keep_freed_heap(KEEP_FREED_HEAP)
 
     def poll(self, timeout_ms: int = -1) -> list[tuple[EventSource, Any]]:
@@ -363,6 +367,7 @@ class Poller(_Closing):
         for ring in self._rings:
             if ring not in ready_sources and ring.pending():
                 ready_sources.append(ring)
+        ready_sources += [perf for perf in self._perf if perf not in ready_sources]
         batches: list[tuple[EventSource, Any]] = []
         for source in ready_sources:
             batch = source.read()

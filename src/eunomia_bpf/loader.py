@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import mmap
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Self
 
 from ._libbpf import BpfObject, BpfProgram, capture_messages
 from .attach import AttachOptions, Link, attach_program, is_attachable, load_refusal
-from .errors import ArgumentError, EunomiaError, LoadError, VerifierError
+from .errors import ArgumentError, EunomiaError, LoadError, NotSupportedError, VerifierError
 
 if TYPE_CHECKING:
     from .spec import ObjectSpec
@@ -250,16 +251,36 @@ def _attach_all(running: RunningProgram, obj: BpfObject, spec: ObjectSpec,
         running._links.extend(attach_program(prog, section, params, options))
 
 
+KERNEL_BTF = "/sys/kernel/btf/vmlinux"
+
+
+def _check_kernel_btf(spec: ObjectSpec, btf_path: str | None) -> None:
+    if btf_path is not None:
+        if not os.path.isfile(btf_path):
+            raise LoadError(f"load {spec.name}: BTF file {btf_path} does not exist")
+        return
+    if not os.path.exists(KERNEL_BTF):
+        raise NotSupportedError(
+            f"load {spec.name}: this kernel exposes no BTF ({KERNEL_BTF} is missing); "
+            f"CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, or the kernel's "
+            f"BTF given with --btf FILE", feature="kernel BTF")
+
+
 def load(spec: ObjectSpec, values: Mapping[str, bytes] | None = None, *,
-         attach: AttachOptions | None = None) -> RunningProgram:
+         attach: AttachOptions | None = None, btf_path: str | None = None,
+         before_attach: Callable[[RunningProgram], None] | None = None) -> RunningProgram:
     """Open ``spec.object``, set ``values`` (variable name -> encoded bytes), load, attach.
+
+    ``before_attach`` runs between load and attach (e.g. to open perf buffers, which
+    only receive events once their per-CPU rings exist).
 
     Programs whose spec says ``link: false`` are loaded but not attached. Errors:
     :class:`ArgumentError` (bad value), :class:`VerifierError` (with the log),
     :class:`NotSupportedError` (the kernel lacks the feature), :class:`LoadError`,
     :class:`AttachError`.
     """
-    obj = BpfObject.open_mem(spec.object, spec.name)
+    _check_kernel_btf(spec, btf_path)
+    obj = BpfObject.open_mem(spec.object, spec.name, btf_path=btf_path)
     try:
         _write_variables(obj, spec, values or {})
         _load(obj, spec)
@@ -268,6 +289,8 @@ def load(spec: ObjectSpec, values: Mapping[str, bytes] | None = None, *,
         obj.close()
         raise
     try:
+        if before_attach is not None:
+            before_attach(running)
         _attach_all(running, obj, spec, attach or AttachOptions())
     except BaseException:
         running.close()

@@ -87,12 +87,14 @@ class Program:
     """A package ready to run in the kernel; a context manager that stops it on exit."""
 
     def __init__(self, package: Package, *, arguments: Mapping[str, Any] | None = None,
-                 attach: AttachOptions | None = None, origin: str = "") -> None:
+                 attach: AttachOptions | None = None, origin: str = "",
+                 btf_path: str | None = None) -> None:
         self.package = package
         self.origin = origin
         self.spec = ObjectSpec.from_package(package)
         self._arguments: dict[str, Any] = dict(arguments or {})
         self._attach = attach
+        self._btf_path = btf_path
         self._running: RunningProgram | None = None
         self._poller: Poller | None = None
         self._sources: dict[EventSource, tuple[str, Layout | None]] = {}
@@ -141,23 +143,38 @@ class Program:
 
         values = encode_arguments(self.spec, self._arguments)
         self._stop.clear()
-        self._running = load(self.spec, values, attach=self._attach or AttachOptions())
+        try:
+            self._running = load(self.spec, values, attach=self._attach or AttachOptions(),
+                                 btf_path=self._btf_path, before_attach=self._open_perf_buffers)
+        except BaseException:
+            self.stop()  # perf buffers opened before the failure
+            raise
         return self
+
+    def _open_perf_buffers(self, running: RunningProgram) -> None:
+        """Perf buffers get events only once their rings exist: open them before attach.
+        (Ring buffers keep everything from attachment on; they open at the first poll.)"""
+        from .decode import layout_for
+        from .events import PerfBufferReader
+
+        for export in self.spec.exports:
+            handle = running.maps[export.map_name]
+            if handle.map_type == MapType.PERF_EVENT_ARRAY:
+                layout = layout_for(self.spec.btf, export.type_id)
+                reader = PerfBufferReader(handle.fd, layout.dtype, self.spec.perf_buffer_pages)
+                self._sources[reader] = (export.map_name, layout)
 
     def _open_sources(self) -> None:
         from .decode import layout_for
-        from .events import PerfBufferReader, Poller, RingBufferReader, TracePipeReader
+        from .events import Poller, RingBufferReader, TracePipeReader
 
         assert self._running is not None
         for export in self.spec.exports:
             handle = self._running.maps[export.map_name]
-            layout = layout_for(self.spec.btf, export.type_id)
-            source: EventSource
             if handle.map_type == MapType.RINGBUF:
-                source = RingBufferReader(handle.fd, handle.max_entries, layout.dtype)
-            else:
-                source = PerfBufferReader(handle.fd, layout.dtype, self.spec.perf_buffer_pages)
-            self._sources[source] = (export.map_name, layout)
+                layout = layout_for(self.spec.btf, export.type_id)
+                reader = RingBufferReader(handle.fd, handle.max_entries, layout.dtype)
+                self._sources[reader] = (export.map_name, layout)
         if self._wants_trace_pipe():
             self._sources[TracePipeReader()] = (TRACE_PIPE, None)
         from .sampler import Sampler

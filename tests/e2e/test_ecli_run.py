@@ -224,3 +224,40 @@ def test_runqlat_vector_text_histogram(ecli: type[Ecli], no_leaks: object) -> No
     assert done.returncode == 0, done.stderr
     assert "distribution" in done.stdout
     assert re.search(r"^\s+0 -> 1\s+: \d+\s+\|", done.stdout, re.MULTILINE), done.stdout[:1000]
+
+
+def test_custom_btf_file_is_used(ecli: type[Ecli], no_leaks: object, tmp_path: Path) -> None:
+    btf = tmp_path / "vmlinux.btf"
+    btf.write_bytes(Path("/sys/kernel/btf/vmlinux").read_bytes())
+    run = ecli(["run", "--json", "--btf", str(btf), "bootstrap"])
+    run.wait_attached()
+    pids = spawn_short_processes(1)
+    time.sleep(0.5)
+    out, _ = run.stop()
+    assert any(e["pid"] == pids[0] for e in json_lines(out))
+    missing = run_ecli(["run", "--btf", str(tmp_path / "nope.btf"), "bootstrap"])
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_kernel_without_btf_is_one_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                               no_leaks: object, tmp_path: Path) -> None:
+    from eunomia_bpf import NotSupportedError, Program, loader
+
+    monkeypatch.setattr(loader, "KERNEL_BTF", str(tmp_path / "no-btf-here"))
+    with pytest.raises(NotSupportedError, match="exposes no BTF.*CONFIG_DEBUG_INFO_BTF"):
+        Program.open("bootstrap").run()
+
+
+def test_perf_event_array_events(ecli: type[Ecli], no_leaks: object,
+                                 fixture_packages: dict[str, Path]) -> None:
+    run = ecli(["run", "--json", str(fixture_packages["perf_array"]),
+                "--targ_pid", str(os.getpid())])
+    run.wait_attached()
+    for _ in range(200):
+        os.getppid()
+    time.sleep(0.5)
+    out, err = run.stop()
+    events = json_lines(out)
+    assert sorted(e["seq"] for e in events) == list(range(200)), err
+    assert {e["pid"] for e in events} == {os.getpid()}
+    assert all(e["comm"] for e in events)

@@ -267,13 +267,17 @@ class BpfObject:
         self._keepalive = keepalive
 
     @classmethod
-    def open_mem(cls, elf: bytes, name: str) -> BpfObject:
+    def open_mem(cls, elf: bytes, name: str, *, btf_path: str | None = None) -> BpfObject:
+        """Open an object from memory; ``btf_path``: the kernel's BTF for CO-RE when the
+        kernel does not expose /sys/kernel/btf/vmlinux."""
         buf = ctypes.create_string_buffer(elf, len(elf))
         c_name = name.encode()
-        opts = _OpenOpts(sz=ctypes.sizeof(_OpenOpts), object_name=c_name)
+        c_btf = btf_path.encode() if btf_path else None
+        opts = _OpenOpts(sz=ctypes.sizeof(_OpenOpts), object_name=c_name,
+                         btf_custom_path=c_btf)
         ptr = check(lib().bpf_object__open_mem(buf, len(elf), ctypes.byref(opts)),
                     f"open object {name}", LoadError)
-        return cls(ptr, name, (buf, c_name))
+        return cls(ptr, name, (buf, c_name, c_btf))
 
     @property
     def _handle(self) -> int:

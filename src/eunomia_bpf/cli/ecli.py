@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .. import __version__
+from ._build import build_command, init_command, inspect_command
 from ._common import EXIT_USAGE, run_guarded, setup_logging
 
 _state = {"verbose": False}
@@ -63,13 +64,16 @@ def _progress() -> Any:
 @click.option("--ifname", metavar="NAME", help="Network interface for xdp/tc programs.")
 @click.option("--ifindex", type=click.IntRange(min=1), help="Interface index for xdp/tc.")
 @click.option("--cgroup", metavar="PATH", help="cgroup v2 directory for cgroup programs.")
+@click.option("--btf", "btf_path", metavar="FILE", help="The kernel's BTF, for kernels "
+              "without /sys/kernel/btf/vmlinux (e.g. a BTFHub file).")
 @click.option("-v", "--verbose", is_flag=True, help="Show libbpf's log and the full "
               "verifier log on errors.")
 @click.argument("package", metavar="PACKAGE")
 @click.argument("package_args", nargs=-1, type=click.UNPROCESSED, metavar="[PACKAGE OPTIONS]")
 def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
                 duration: float | None, no_header: bool, ifname: str | None,
-                ifindex: int | None, cgroup: str | None, verbose: bool) -> None:
+                ifindex: int | None, cgroup: str | None, btf_path: str | None,
+                verbose: bool) -> None:
     """Load PACKAGE into the kernel, attach it and print its events until stopped."""
     if verbose and not _state["verbose"]:
         _state["verbose"] = True
@@ -81,7 +85,7 @@ def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
     from ..runner import Program
 
     found = resolve(package, progress=_progress() if package.startswith("http") else None)
-    prog = Program(read_package(found.data), origin=found.origin,
+    prog = Program(read_package(found.data), origin=found.origin, btf_path=btf_path,
                    attach=AttachOptions(ifindex=ifindex, ifname=ifname, cgroup=cgroup))
     if any(a in ("-h", "--help") for a in package_args):
         click.echo(format_help(prog.spec))
@@ -129,6 +133,11 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
             signal.signal(s, handler)
         if lost:
             click.echo(f"ecli: {lost} events were lost (the consumer fell behind)", err=True)
+
+
+ecli.add_command(init_command)
+ecli.add_command(build_command)
+ecli.add_command(inspect_command)
 
 
 def main() -> None:
