@@ -99,6 +99,7 @@ class Program:
         self._poller: Poller | None = None
         self._sources: dict[EventSource, tuple[str, Layout | None]] = {}
         self._sampler: Sampler | None = None
+        self._iterated = False
         self._stop = threading.Event()
 
     # -- construction --------------------------------------------------------------
@@ -143,6 +144,7 @@ class Program:
 
         values = encode_arguments(self.spec, self._arguments)
         self._stop.clear()
+        self._iterated = False
         try:
             self._running = load(self.spec, values, attach=self._attach or AttachOptions(),
                                  btf_path=self._btf_path, before_attach=self._open_perf_buffers)
@@ -183,14 +185,35 @@ class Program:
         self._poller = Poller(list(self._sources))
 
     def _wants_trace_pipe(self) -> bool:
-        """No event map and no sampled map: the program speaks through bpf_printk."""
-        return not self.spec.exports and not any(m.sample for m in self.spec.maps)
+        """No event map, no sampled map and not only iterators: the program speaks
+        through bpf_printk."""
+        return (not self.spec.exports and not any(m.sample for m in self.spec.maps)
+                and not all(_is_iterator(p.section) for p in self.spec.programs))
+
+    def _iterator_batches(self) -> list[Batch]:
+        """Run each iterator once (``iter/task``...): its text output as lines."""
+        from .attach.iterator import IterLink
+
+        assert self._running is not None
+        out = []
+        for link in self._running.links:
+            if isinstance(link, IterLink) and not link.closed:
+                text = link.read().decode(errors="replace")
+                out.append(Batch(f"iter/{link.program}", lines=text.splitlines()))
+        return out
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing more can come: only iterators, and they have run."""
+        return (self._poller is not None and not self._sources and not self._sampler
+                and self._iterated)
 
     @property
     def sources(self) -> list[str]:
         """Names of the event sources: export maps, sampled maps, or the trace pipe."""
         names = [e.map_name for e in self.spec.exports]
         names += [m.name for m in self.spec.maps if m.sample]
+        names += [f"iter/{p.name}" for p in self.spec.programs if _is_iterator(p.section)]
         return names or ([TRACE_PIPE] if self._wants_trace_pipe() else [])
 
     @property
@@ -249,6 +272,11 @@ class Program:
                 wait = min(wait, int(next_sample * 1000) + 1) if wait >= 0 \
                     else int(next_sample * 1000) + 1
         out: list[Batch] = []
+        if not self._iterated:
+            self._iterated = True
+            out.extend(self._iterator_batches())
+            if out and not self._sources and not sampler:
+                return out
         for source, data in self._poller.poll(wait):
             name, layout = self._sources[source]
             if layout is None:
@@ -302,6 +330,8 @@ class Program:
             else:
                 wait_now = wait
             yield from self.poll(wait_now)
+            if self.finished:
+                break
 
     def events(self, *, duration: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield one decoded dict per event (``{"trace": line}`` for bpf_printk lines)."""
@@ -313,6 +343,10 @@ class Program:
         """Call ``receiver`` with each decoded event until stopped (the seed's API)."""
         for event in self.events(duration=duration):
             receiver(event)
+
+
+def _is_iterator(section: str) -> bool:
+    return section.split("/", 1)[0] in ("iter", "iter.s")
 
 
 def open_program(ref: str, **kwargs: Any) -> Program:

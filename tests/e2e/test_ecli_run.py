@@ -261,3 +261,15 @@ def test_perf_event_array_events(ecli: type[Ecli], no_leaks: object,
     assert sorted(e["seq"] for e in events) == list(range(200)), err
     assert {e["pid"] for e in events} == {os.getpid()}
     assert all(e["comm"] for e in events)
+
+
+def test_iterator_output_is_printed_and_run_ends(fixture_packages: dict[str, Path],
+                                                 no_leaks: object) -> None:
+    started = time.monotonic()
+    done = run_ecli(["run", "--duration", "20", str(fixture_packages["iter_tasks"])])
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 10  # ends once the iterator has run
+    rows = [ln.split(maxsplit=1) for ln in done.stdout.splitlines()]
+    assert [str(os.getpid()), "python"] in [r[:1] + [r[1][:6]] for r in rows if len(r) == 2]
+    assert len(rows) > 10 and all(r[0].isdigit() for r in rows)
+    assert "iter/list_tasks" in done.stderr
