@@ -15,11 +15,15 @@ skeleton`` sees after ``bpf_object__open``:
   variable, and only those sections are listed in ``data_sections``;
 - export types: ``struct x`` for every ``.bss`` variable ``__eunomia_dummy_x_ptr`` (ecc's
   convention), or the structs a header defines, or the names given.
+
+Given the source too, its ``///`` doc comments add what ecc reads from them (descriptions,
+``@cmdarg``, ``@sample``, ``@tchook``..., the package ``doc``): see :mod:`._doc`.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -32,9 +36,12 @@ from elftools.elf.sections import SymbolTableSection
 
 from ..btf import BTF, Kind, Ptr, Struct, Var
 from ..errors import BTFError
+from ._doc import apply_doc_comments, read_doc_comments
 from ._errors import BuildError
 
 __all__ = ["generate_meta"]
+
+log = logging.getLogger("eunomia_bpf.build")
 
 _BPF_OBJ_NAME_LEN = 16  # kernel limit on map names, NUL included
 _IDENT_SUFFIXES = (".data", ".rodata", ".bss", ".kconfig")  # bpftool's get_map_ident order
@@ -182,12 +189,15 @@ def _unique(names: Iterable[str]) -> list[str]:
 
 
 def generate_meta(obj: bytes, *, obj_name: str, header: Path | None = None,
-                  export_types: Sequence[str] = ()) -> dict[str, Any]:
+                  export_types: Sequence[str] = (), source: Path | None = None) -> dict[str, Any]:
     """The ``meta`` of a package for ``obj``, as ecc would write it.
 
     Export types are, in order of precedence: the struct names in ``export_types``; the
     structs ``header`` defines that the object's BTF holds; the ``__eunomia_dummy_x_ptr``
     convention. ``obj_name`` is what :func:`object_name` gives for the source.
+    ``source``, the C file ``obj`` was compiled from, adds its ``///`` doc comments; a
+    malformed one is a :class:`BuildError` naming ``file:line``, and a tagged one that
+    documents nothing in the object is logged as a warning.
     """
     try:
         elf = ELFFile(io.BytesIO(obj))
@@ -217,6 +227,9 @@ def generate_meta(obj: bytes, *, obj_name: str, header: Path | None = None,
         "maps": maps,
         "data_sections": data_sections,
     }
+    if source is not None:
+        for warning in apply_doc_comments(bpf_skel, read_doc_comments(source)):
+            log.warning("%s", warning)
     meta: dict[str, Any] = {"bpf_skel": bpf_skel}
     if exports:
         meta["export_types"] = exports
