@@ -177,7 +177,7 @@ def ecli() -> Iterator[type[Ecli]]:
 
     class Tracked(Ecli):
         def __init__(self, args: Sequence[str], **kw: bytes | None) -> None:
-            super().__init__(args, **kw)  # type: ignore[arg-type]
+            super().__init__(args, **kw)
             started.append(self)
 
     yield Tracked

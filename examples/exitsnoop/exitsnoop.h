@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef __EXITSNOOP_H
+#define __EXITSNOOP_H
+
+#define TASK_COMM_LEN 16
+
+/* One record per process exit: exported to user space through `events`. */
+struct event {
+	int pid;
+	int ppid;
+	unsigned int exit_code;
+	unsigned int sig;
+	unsigned long long duration_ns;
+	char comm[TASK_COMM_LEN];
+};
+
+#endif /* __EXITSNOOP_H */
