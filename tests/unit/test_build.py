@@ -15,18 +15,15 @@ from eunomia_bpf.build import (
     BuildError,
     CompileError,
     ToolNotFoundError,
-    build_package,
     compile_object,
     generate_meta,
     object_name,
 )
 from eunomia_bpf.build._meta import internal_map_name
-from eunomia_bpf.package import read_package
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO.parent / "shared" / "vectors" / "eunomia"
 EXAMPLES = REPO / "examples"
-BUNDLED = REPO / "src" / "eunomia_bpf" / "packages"
 
 needs_clang = pytest.mark.skipif(
     shutil.which("clang") is None or shutil.which("llvm-strip") is None,
