@@ -203,6 +203,12 @@ class Program:
         return out
 
     @property
+    def runs_once(self) -> bool:
+        """Only iterators: the program prints their output once and is done."""
+        return bool(self.spec.programs) and all(
+            _is_iterator(p.section) for p in self.spec.programs) and not self.spec.exports
+
+    @property
     def finished(self) -> bool:
         """True when nothing more can come: only iterators, and they have run."""
         return (self._poller is not None and not self._sources and not self._sampler

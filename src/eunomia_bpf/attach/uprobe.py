@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._libbpf import BpfProgram
-from ._auto import attach_by_section
+from ._auto import attach_user_probe
 from ._link import AttachOptions, Link
 
 __all__ = ["KINDS", "attach"]
@@ -18,4 +18,4 @@ KINDS = {"uprobe": "uprobe", "uretprobe": "uretprobe", "uprobe.s": "uprobe",
 def attach(prog: BpfProgram, section: str, params: Mapping[str, Any],
            options: AttachOptions) -> list[Link]:
     kind = KINDS[section.partition("/")[0]]
-    return [attach_by_section(prog, kind, section)]
+    return [attach_user_probe(prog, kind, section)]

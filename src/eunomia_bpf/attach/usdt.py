@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._libbpf import BpfProgram
-from ._auto import attach_by_section
+from ._auto import attach_user_probe
 from ._link import AttachOptions, Link
 
 __all__ = ["KINDS", "attach"]
@@ -16,4 +16,4 @@ KINDS = {"usdt": "usdt", "usdt.s": "usdt"}
 
 def attach(prog: BpfProgram, section: str, params: Mapping[str, Any],
            options: AttachOptions) -> list[Link]:
-    return [attach_by_section(prog, "usdt", section)]
+    return [attach_user_probe(prog, "usdt", section)]

@@ -115,9 +115,10 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
             sink = TextTableSink(out, header=header, widths=widths)
             sink.label_sources = several
         kinds = ", ".join(f"{p.name} ({p.section})" for p in prog.spec.programs) or "none"
+        until = "exits after its output" if prog.runs_once else "Ctrl-C to stop"
         click.echo(f"ecli: running {prog.package.name}: attached {kinds}; "
-                   f"events from {', '.join(prog.sources) or 'maps only'}; "
-                   f"Ctrl-C to stop", err=True)
+                   f"events from {', '.join(prog.sources) or 'maps only'}; {until}",
+                   err=True)
         for batch in prog.batches(duration=duration):
             if batch.sample is not None:
                 sink.samples(batch.sample)
