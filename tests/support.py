@@ -142,7 +142,7 @@ class Ecli:
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stderr, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        while "Ctrl-C to stop" not in self.stderr_head:
+        while not ("ecli: running" in self.stderr_head and "\n" in self.stderr_head.split("ecli: running", 1)[1]):
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None and not sel.select(0):
                 _, err = self.finish()
