@@ -5,6 +5,7 @@ repository's root conftest.py."""
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -142,7 +143,7 @@ class Ecli:
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stderr, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        while not ("ecli: running" in self.stderr_head and "\n" in self.stderr_head.split("ecli: running", 1)[1]):
+        while not re.search(r"ecli: running .*\n", self.stderr_head):
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None and not sel.select(0):
                 _, err = self.finish()
