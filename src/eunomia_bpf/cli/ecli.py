@@ -32,7 +32,8 @@ Examples:
 @click.option("-v", "--verbose", is_flag=True, help="Show libbpf's log and full error details.")
 @click.version_option(__version__, prog_name="ecli")
 def ecli(verbose: bool) -> None:
-    """Run CO-RE eBPF packages on this kernel and print their events, decoded."""
+    """Run CO-RE eBPF packages on this kernel and see their events decoded; build and
+    inspect packages."""
     _state["verbose"] = _state["verbose"] or verbose
     setup_logging(_state["verbose"])
 
@@ -114,7 +115,12 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
                       for e in prog.spec.exports}
             sink = TextTableSink(out, header=header, widths=widths)
             sink.label_sources = several
-        kinds = ", ".join(f"{p.name} ({p.section})" for p in prog.spec.programs) or "none"
+        linked = {link.program for link in prog.running.links}
+        kinds = ", ".join(f"{p.name} ({p.section})" for p in prog.spec.programs
+                          if p.name in linked) or "nothing"
+        unlinked = [p.name for p in prog.spec.programs if p.name not in linked]
+        if unlinked:
+            kinds += f"; loaded but not attached: {', '.join(unlinked)}"
         until = "exits after its output" if prog.runs_once else "Ctrl-C to stop"
         click.echo(f"ecli: running {prog.package.name}: attached {kinds}; "
                    f"events from {', '.join(prog.sources) or 'maps only'}; {until}",
