@@ -75,7 +75,9 @@ def test_every_cpu_is_sampled_at_the_package_rate(ecli: type[Ecli], no_leaks: ob
     cpus = online_cpus()
     assert {e["cpu"] for e in events} == cpus
     expected = SAMPLE_HZ * len(cpus) * seconds
-    assert 0.8 * expected <= len(events) <= 1.2 * expected, (len(events), expected)
+    # the order of magnitude is what the package decides (49 Hz, not the kernel's 4 kHz
+    # default nor 1 Hz); a loaded 2-CPU VM delivers anything from half to all of it
+    assert 0.4 * expected <= len(events) <= 1.2 * expected, (len(events), expected)
 
 
 def test_idle_task_is_left_out_by_default(ecli: type[Ecli], no_leaks: object) -> None:
