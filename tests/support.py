@@ -53,27 +53,37 @@ def _kernel_objects() -> dict[str, dict[int, dict[str, Any]]]:
     return out
 
 
-def _held_by_other_processes() -> dict[str, set[int]]:
-    """Objects some other live process holds an fd to (e.g. a benchmark running beside
-    the tests), with what those keep alive: a link's program, a program's maps."""
-    import os
-    import re
+def fd_held_ids(pid: int | str = "self") -> dict[str, set[int]]:
+    """Ids of the BPF links, programs and maps a process holds an fd to (its fdinfo)."""
     from pathlib import Path
 
     held: dict[str, set[int]] = {"prog": set(), "map": set(), "link": set()}
-    me = os.getpid()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == me:
-            continue
+    try:
+        infos = list(Path(f"/proc/{pid}/fdinfo").iterdir())
+    except OSError:
+        return held
+    for info in infos:
         try:
-            for info in (proc / "fdinfo").iterdir():
-                text = info.read_text()
-                for kind in ("prog", "map", "link"):
-                    m = re.search(rf"^{kind}_id:\s*(\d+)", text, re.MULTILINE)
-                    if m:
-                        held[kind].add(int(m.group(1)))
+            text = info.read_text()
         except OSError:
             continue
+        for kind in ("link", "prog", "map"):  # a link's fdinfo names its prog too
+            m = re.search(rf"^{kind}_id:\s*(\d+)", text, re.MULTILINE)
+            if m:
+                held[kind].add(int(m.group(1)))
+                break
+    return held
+
+
+def _held_by_other_processes() -> dict[str, set[int]]:
+    """Objects some other live process holds an fd to (e.g. a benchmark running beside
+    the tests), with what those keep alive: a link's program, a program's maps."""
+    held: dict[str, set[int]] = {"prog": set(), "map": set(), "link": set()}
+    me = os.getpid()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != me:
+            for kind, ids in fd_held_ids(proc.name).items():
+                held[kind] |= ids
     return held
 
 

@@ -11,12 +11,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="session")
 def fixture_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Packages compiled from tests/e2e/fixtures/*.bpf.c with our own builder."""
+    """Packages compiled with our own builder from tests/e2e/fixtures/*.bpf.c, and from
+    the kernel tests' programs this kernel refuses (tests/kernel/progs/refused_*)."""
     from eunomia_bpf.build import ToolNotFoundError, build_package
 
     out = tmp_path_factory.mktemp("fixture-packages")
     built: dict[str, Path] = {}
-    for source in sorted(FIXTURES.glob("*.bpf.c")):
+    refused = sorted((FIXTURES.parent.parent / "kernel" / "progs").glob("refused_*.bpf.c"))
+    for source in [*sorted(FIXTURES.glob("*.bpf.c")), *refused]:
         name = source.name.removesuffix(".bpf.c")
         try:
             data = build_package(source)

@@ -166,10 +166,10 @@ def test_package_help_shows_doc_and_options() -> None:
 
 
 @pytest.mark.parametrize("name, message", [
-    ("kprobe", r"kprobe"),
-    ("fentry", r"fentry"),
+    ("refused_kprobe", r"kprobe"),
+    ("refused_fentry", r"fentry"),
     ("unknown_section", r"nosuchkind"),
-    ("verifier_reject", r"verifier"),
+    ("refused_verifier", r"verifier"),
 ])
 def test_refused_programs_fail_with_one_line(name: str, message: str,
                                              fixture_packages: dict[str, Path],
@@ -183,8 +183,8 @@ def test_refused_programs_fail_with_one_line(name: str, message: str,
 
 def test_verifier_log_in_full_with_verbose(fixture_packages: dict[str, Path],
                                            no_leaks: object) -> None:
-    short = run_ecli(["run", str(fixture_packages["verifier_reject"])])
-    full = run_ecli(["run", "--verbose", str(fixture_packages["verifier_reject"])])
+    short = run_ecli(["run", str(fixture_packages["refused_verifier"])])
+    full = run_ecli(["run", "--verbose", str(fixture_packages["refused_verifier"])])
     assert short.returncode == full.returncode == 1
     assert "--verbose" in short.stderr and len(short.stderr.splitlines()) <= 3
     assert "invalid mem access" in full.stderr and "processed" in full.stderr
@@ -193,8 +193,8 @@ def test_verifier_log_in_full_with_verbose(fixture_packages: dict[str, Path],
 
 def test_kernel_feature_messages_name_the_feature(fixture_packages: dict[str, Path],
                                                  no_leaks: object) -> None:
-    kprobe = run_ecli(["run", str(fixture_packages["kprobe"])])
-    fentry = run_ecli(["run", str(fixture_packages["fentry"])])
+    kprobe = run_ecli(["run", str(fixture_packages["refused_kprobe"])])
+    fentry = run_ecli(["run", str(fixture_packages["refused_fentry"])])
     assert "kprobe" in kprobe.stderr.lower() and "not" in kprobe.stderr.lower()
     assert "fentry" in fentry.stderr.lower() and "not" in fentry.stderr.lower()
 

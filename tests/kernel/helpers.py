@@ -16,6 +16,7 @@ from typing import Any
 
 from eunomia_bpf.btf import BTF
 from eunomia_bpf.spec import ProgramSpec, VariableSpec
+from tests.support import fd_held_ids
 
 PROGS = Path(__file__).resolve().parent / "progs"
 CLANG_FLAGS = ["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86",
@@ -66,18 +67,7 @@ def make_spec(name: str, elf: bytes, programs: tuple[ProgramSpec, ...] = ()) -> 
 
 def held_ids() -> set[tuple[str, int]]:
     """(prog|map|link, id) of every BPF object this process holds an fd to."""
-    ids = set()
-    for fd in os.listdir("/proc/self/fdinfo"):
-        try:
-            text = Path(f"/proc/self/fdinfo/{fd}").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        for kind in ("link", "prog", "map"):
-            if f"{kind}_id" in fields:
-                ids.add((kind, int(fields[f"{kind}_id"])))
-                break  # a link's fdinfo also names its prog; that one has its own fd
-    return ids
+    return {(kind, i) for kind, ids in fd_held_ids().items() for i in ids}
 
 
 def alive_ids() -> set[tuple[str, int]]:

@@ -7,7 +7,6 @@ test knows exactly which events must arrive.
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import struct
@@ -22,6 +21,8 @@ import pytest
 
 from eunomia_bpf.errors import EunomiaError, NotSupportedError
 from eunomia_bpf.events import PerfBufferReader, Poller, RingBufferReader, TracePipeReader
+
+from .helpers import held_ids, wait_gone
 
 pytestmark = pytest.mark.kernel
 
@@ -44,30 +45,6 @@ def _package(source: Path) -> bytes:
     return _packages[source]
 
 
-def _bpf_ids_held() -> set[tuple[str, int]]:
-    """(``prog``|``map``, id) of every BPF object this process holds an fd to."""
-    ids = set()
-    for fd in os.listdir("/proc/self/fdinfo"):
-        try:
-            text = Path(f"/proc/self/fdinfo/{fd}").read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key in ("prog_id", "map_id"):
-                ids.add((key[:-3], int(value)))
-    return ids
-
-
-def _bpf_ids_alive() -> set[tuple[str, int]]:
-    alive = set()
-    for kind in ("prog", "map"):
-        out = subprocess.run(["bpftool", kind, "show", "-j"], check=True,
-                             capture_output=True, text=True).stdout
-        alive |= {(kind, obj["id"]) for obj in json.loads(out or "[]")}
-    return alive
-
-
 @pytest.fixture
 def load() -> Iterator[Any]:
     """Loads a program for this pid; after the test, checks nothing of it is left."""
@@ -75,7 +52,7 @@ def load() -> Iterator[Any]:
     from eunomia_bpf.package import read_package
     from eunomia_bpf.spec import ObjectSpec
 
-    before = _bpf_ids_held()
+    before = held_ids()
     ours: set[tuple[str, int]] = set()
     running: list[Any] = []
 
@@ -83,7 +60,7 @@ def load() -> Iterator[Any]:
         spec = ObjectSpec.from_package(read_package(_package(source)))
         program = load_spec(spec, {"targ_pid": struct.pack("<i", os.getpid())})
         running.append(program)
-        ours.update(_bpf_ids_held() - before)
+        ours.update(held_ids() - before)
         return program
 
     yield _load
@@ -91,9 +68,7 @@ def load() -> Iterator[Any]:
         program.close()
         program.close()  # idempotent
     assert ours, "the loaded program should hold BPF objects"
-    deadline = time.monotonic() + 5  # ids go when the last reference drops
-    while (left := ours & _bpf_ids_alive()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    left = wait_gone(ours)  # ids go when the last reference drops
     assert not left, f"BPF objects left in the kernel after close: {sorted(left)}"
 
 
