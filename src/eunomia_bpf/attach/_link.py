@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ class AttachOptions:
     cgroup: str | None = None    # cgroup2 directory for cgroup_skb & co.
 
 
-class Link:
+class Link(abc.ABC):
     """One attachment of one program. ``close()`` detaches it; calling it again is a no-op."""
 
     def __init__(self, program: str, kind: str, target: str = "") -> None:
@@ -46,8 +47,9 @@ class Link:
             self._closed = True
         self._release()
 
+    @abc.abstractmethod
     def _release(self) -> None:
-        raise NotImplementedError
+        """Detach, once: each kind of link knows how."""
 
     def __enter__(self) -> Self:
         return self
