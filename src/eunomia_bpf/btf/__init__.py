@@ -36,8 +36,8 @@ from ._types import (
 )
 
 __all__ = [
-    "BTF",
     "Array",
+    "BTF",
     "Const",
     "Datasec",
     "DeclTag",
