@@ -19,6 +19,11 @@ struct {
 	__uint(value_size, PERF_MAX_STACK_DEPTH * sizeof(__u64));
 } stack_traces SEC(".maps");
 
+/* `@intepreter {"stack_trace": {}}` (spelled as in the public eunomia-bpf examples) marks
+ * the events' stack fields: the runtime reads kstack_id/ustack_id from stack_traces while
+ * the program runs and adds the symbolized frames as kstack/ustack. */
+/// One record per sample, with its stack ids
+/// @intepreter {"stack_trace": {}}
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);

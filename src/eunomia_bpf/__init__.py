@@ -19,6 +19,7 @@ from .errors import (
     ResolveError,
     VerifierError,
 )
+from .maps import Map, open_pinned
 from .package import Package, dump_package, read_package
 from .runner import Batch, Program, open_program
 from .spec import ExportSpec, MapSpec, ObjectSpec, ProgramSpec, VariableSpec
@@ -38,6 +39,7 @@ __all__ = [
     "ExportSpec",
     "LibbpfError",
     "LoadError",
+    "Map",
     "MapSpec",
     "NotSupportedError",
     "ObjectSpec",
@@ -50,6 +52,7 @@ __all__ = [
     "VerifierError",
     "__version__",
     "dump_package",
+    "open_pinned",
     "open_program",
     "read_package",
 ]

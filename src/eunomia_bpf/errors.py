@@ -12,7 +12,14 @@ The tree::
     │   ├── LoadError             opening or loading a BPF object failed
     │   │   └── VerifierError     the kernel verifier refused a program (keeps the log)
     │   └── AttachError           a program could not be attached
-    └── NotSupportedError         the running kernel lacks a feature the package needs
+    ├── NotSupportedError         the running kernel lacks a feature the package needs
+    │
+    │   defined beside the code that raises them (not imported by `ecli run`):
+    ├── build.BuildError          building a package failed
+    │   ├── build.ToolNotFoundError   clang / llvm-strip / bpftool / libbpf headers missing
+    │   └── build.CompileError        clang refused the source (keeps its diagnostics)
+    ├── ebpm.manifest.ManifestError   ebpm.toml is malformed
+    └── metrics_config.MetricsConfigError  a --metrics-config file is malformed
 
 Messages follow "verb object: cause", lowercase, so that the CLI can print them as one
 line. Nothing here prints or exits; the CLI decides how to show an error.

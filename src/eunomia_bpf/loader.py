@@ -63,6 +63,8 @@ class RunningProgram:
         self.spec = spec
         self._obj = obj
         self._links: list[Link] = []
+        self._attach_options = AttachOptions()
+        self._detached = False
         self._views: dict[str, tuple[mmap.mmap, memoryview]] = {}
         maps: dict[str, MapHandle] = {}
         for m in obj.maps():
@@ -85,6 +87,33 @@ class RunningProgram:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def detached(self) -> bool:
+        """True between :meth:`detach` and :meth:`reattach`."""
+        return self._detached
+
+    def detach(self) -> None:
+        """Close every link; programs and maps (and what the maps hold) stay loaded."""
+        if self._closed:
+            raise EunomiaError(f"detach {self.spec.name}: the program is closed")
+        links, self._links = self._links, []
+        self._detached = True
+        close_links(reversed(links))
+
+    def reattach(self) -> None:
+        """Attach the programs again after :meth:`detach`, as :func:`load` did."""
+        if self._closed:
+            raise EunomiaError(f"attach {self.spec.name}: the program is closed")
+        if not self._detached:
+            return
+        try:
+            _attach_all(self, self._obj, self.spec, self._attach_options)
+        except BaseException:
+            links, self._links = self._links, []
+            close_links(reversed(links))
+            raise
+        self._detached = False
 
     def section_view(self, section: str) -> memoryview:
         """A live, read-only view of a data section (".bss", ".data", ".rodata").
@@ -291,7 +320,8 @@ def load(spec: ObjectSpec, values: Mapping[str, bytes] | None = None, *,
     try:
         if before_attach is not None:
             before_attach(running)
-        _attach_all(running, obj, spec, attach or AttachOptions())
+        running._attach_options = attach or AttachOptions()
+        _attach_all(running, obj, spec, running._attach_options)
     except BaseException:
         running.close()
         raise

@@ -10,6 +10,7 @@ open event readers) -> ``poll`` / ``batches`` / ``events`` / ``process_message``
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from .decode import Layout
     from .events import EventSource, Poller
     from .loader import AttachOptions, RunningProgram
+    from .maps import ProgramMaps
     from .sampler import MapSample, Sampler
+    from .stacks import StackPlan, StackResolver
 
 __all__ = ["Batch", "Program", "open_program"]
 
@@ -45,7 +48,9 @@ class Batch:
 
     ``records`` is a numpy structured array (one row per event) for export maps;
     ``lines`` holds raw ``bpf_printk`` lines for the trace pipe; ``sample`` is one
-    reading of a sampled map (histograms, counters).
+    reading of a sampled map (histograms, counters). ``extra`` holds columns computed
+    while the program ran (``kstack``/``ustack``: symbolized stacks, innermost frame
+    first); they add to or replace the decoded fields.
     """
 
     source: str
@@ -53,6 +58,8 @@ class Batch:
     layout: Layout | None = None
     lines: list[str] = field(default_factory=list)
     sample: MapSample | None = None
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    _columns: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         if self.sample is not None:
@@ -63,16 +70,27 @@ class Batch:
     def names(self) -> tuple[str, ...]:
         if self.sample is not None:
             return ("key", "value")
-        return self.layout.names if self.layout is not None else ("trace",)
+        if self.layout is None:
+            return ("trace",)
+        return self.layout.names + tuple(n for n in self.extra if n not in self.layout.names)
 
     def columns(self) -> dict[str, list[Any]]:
-        """Column-wise Python values: the fastest way to get at many events."""
+        """Column-wise Python values: the fastest way to get at many events.
+
+        Decoded once per batch (output and metrics both read them); the lists are
+        shared, so treat them as read-only.
+        """
+        if self._columns is None:
+            self._columns = self._decode_columns()
+        return dict(self._columns)
+
+    def _decode_columns(self) -> dict[str, list[Any]]:
         if self.sample is not None:
             return {"key": [e["key"] for e in self.sample.entries],
                     "value": [e["value"] for e in self.sample.entries]}
         if self.layout is None or self.records is None:
             return {"trace": list(self.lines)}
-        return self.layout.columns(self.records)
+        return {**self.layout.columns(self.records), **self.extra}
 
     def to_dicts(self) -> list[dict[str, Any]]:
         if self.sample is not None:
@@ -80,7 +98,22 @@ class Batch:
         if self.layout is None or self.records is None:
             return [{"trace": ln} for ln in self.lines]
         out: list[dict[str, Any]] = self.layout.decode_batch(self.records)
+        for name, column in self.extra.items():
+            for row, value in zip(out, column):
+                row[name] = value
         return out
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame``, one row per event (needs the ``data`` extra)."""
+        from .dataframes import batch_to_pandas
+
+        return batch_to_pandas(self)
+
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.RecordBatch``, one row per event (needs the ``data`` extra)."""
+        from .dataframes import batch_to_arrow
+
+        return batch_to_arrow(self)
 
 
 class Program:
@@ -99,8 +132,10 @@ class Program:
         self._poller: Poller | None = None
         self._sources: dict[EventSource, tuple[str, Layout | None]] = {}
         self._sampler: Sampler | None = None
+        self._stacks: StackResolver | None = None
         self._iterated = False
         self._stop = threading.Event()
+        self._maps: ProgramMaps | None = None
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -129,6 +164,36 @@ class Program:
     @property
     def running(self) -> RunningProgram | None:
         return self._running
+
+    @property
+    def maps(self) -> ProgramMaps:
+        """The program's maps by name, each a typed :class:`~eunomia_bpf.maps.Map`
+        (``prog.maps["counts"][pid]``); only while the program runs."""
+        if self._running is None:
+            raise EunomiaError(f"get maps of {self.spec.name}: the program is not running")
+        if self._maps is None or self._maps.running is not self._running:
+            from .maps import ProgramMaps
+
+            self._maps = ProgramMaps(self._running)
+        return self._maps
+
+    @property
+    def paused(self) -> bool:
+        return self._running is not None and self._running.detached
+
+    def pause(self) -> None:
+        """Detach every link: the programs stop firing; maps and their contents, and
+        events already buffered, stay. :meth:`resume` attaches again."""
+        if self._running is None:
+            raise EunomiaError(f"pause {self.spec.name}: the program is not running")
+        if not self._running.detached:
+            self._running.detach()
+
+    def resume(self) -> None:
+        """Attach the programs again after :meth:`pause` (a no-op when not paused)."""
+        if self._running is None:
+            raise EunomiaError(f"resume {self.spec.name}: the program is not running")
+        self._running.reattach()
 
     def run(self) -> Self:
         """Load and attach. Idempotent while running.
@@ -182,6 +247,11 @@ class Program:
         from .sampler import Sampler
 
         self._sampler = Sampler(self.spec, self._running.maps)
+        if self.stack_plans:
+            from .stacks import StackResolver
+
+            # stack maps live only as long as the program: resolve ids as batches arrive
+            self._stacks = StackResolver(self.stack_plans, self._running.maps)
         self._poller = Poller(list(self._sources))
 
     def _wants_trace_pipe(self) -> bool:
@@ -222,6 +292,14 @@ class Program:
         names += [f"iter/{p.name}" for p in self.spec.programs if _is_iterator(p.section)]
         return names or ([TRACE_PIPE] if self._wants_trace_pipe() else [])
 
+    @functools.cached_property
+    def stack_plans(self) -> list[StackPlan]:
+        """Event fields that hold stacks (``stack_trace`` interpreter or stack-id names);
+        their events gain columns of symbolized frames (see :mod:`eunomia_bpf.stacks`)."""
+        from .stacks import stack_plans
+
+        return stack_plans(self.spec, self.package.bpf_skel)
+
     @property
     def lost(self) -> int:
         """Events the kernel reported as lost (perf buffers)."""
@@ -231,6 +309,7 @@ class Program:
         """Detach and unload everything. Idempotent; safe from another thread."""
         self._stop.set()
         self._sampler = None
+        self._stacks = None
         poller, self._poller = self._poller, None
         sources, self._sources = self._sources, {}
         running, self._running = self._running, None
@@ -290,7 +369,8 @@ class Program:
                 if lines:
                     out.append(Batch(name, lines=lines))
             elif len(data):
-                out.append(Batch(name, records=data, layout=layout))
+                extra = self._stacks.columns(name, data) if self._stacks else {}
+                out.append(Batch(name, records=data, layout=layout, extra=extra))
         if sampler:
             out.extend(Batch(s.map_name, sample=s) for s in sampler.due())
         return out

@@ -9,7 +9,7 @@ one value per CPU, summed for histograms.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +18,10 @@ from .spec import MapSpec, ObjectSpec
 
 if TYPE_CHECKING:
     from .loader import MapHandle
+    from .maps import Map
 
-__all__ = ["MapSample", "Sampler", "histogram_slots"]
+__all__ = ["MapSample", "Sampler", "histogram_slots", "read_entries", "sum_per_cpu"]
 
-PERCPU_TYPES = (5, 6, 10)  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
-ARRAY_TYPES = (2, 6)       # arrays hold every index whether or not it was written
 DEFAULT_INTERVAL_MS = 1000
 
 
@@ -49,7 +48,7 @@ def histogram_slots(value: Any) -> list[int] | None:
     return None
 
 
-def _sum_per_cpu(values: list[Any]) -> Any:
+def sum_per_cpu(values: list[Any]) -> Any:
     """Histograms and counters add up across CPUs; anything else stays a list."""
     first = values[0]
     if all(isinstance(v, int) for v in values):
@@ -68,9 +67,11 @@ def _sum_per_cpu(values: list[Any]) -> Any:
     return values
 
 
+
+
 class _SampledMap:
     def __init__(self, spec: ObjectSpec, map_spec: MapSpec, handle: MapHandle) -> None:
-        from .decode import layout_for
+        from .maps import Map
 
         sample = dict(map_spec.sample or {})
         self.name = map_spec.name
@@ -79,61 +80,33 @@ class _SampledMap:
         self.clear = bool(sample.get("clear_map", False))
         self.interval = max(int(sample.get("interval", DEFAULT_INTERVAL_MS)), 1) / 1000
         self.handle = handle
-        self.percpu = handle.map_type in PERCPU_TYPES
-        self.array = handle.map_type in ARRAY_TYPES
-        self.key_layout = layout_for(spec.btf, map_spec.key_type_id) \
-            if map_spec.key_type_id else None
-        self.value_layout = layout_for(spec.btf, map_spec.value_type_id) \
-            if map_spec.value_type_id else None
-        if self.value_layout is None:
+        self.map = Map.from_handle(handle, spec)
+        if self.map.value_layout is None:
             raise EunomiaError(f"sample map {self.name}: its value type is not in the "
                                f"object's BTF (declare it with __type(value, ...))")
-        from ._libbpf import num_possible_cpus
-
-        self.ncpus = num_possible_cpus() if self.percpu else 1
-        self.stride = (handle.value_size + 7) // 8 * 8 if self.percpu else handle.value_size
         self.next_due = time.monotonic() + self.interval
 
-    def _keys(self) -> Iterator[bytes]:
-        from ._libbpf import map_next_key
-
-        key: bytes | None = None
-        for _ in range(max(self.handle.max_entries, 1) + 1):
-            key = map_next_key(self.handle.fd, key, self.handle.key_size)
-            if key is None:
-                return
-            yield key
-
     def read(self) -> MapSample:
-        from ._libbpf import map_delete, map_lookup
-
-        assert self.value_layout is not None
         out = MapSample(self.name, self.kind, self.unit)
-        keys = list(self._keys())
-        for key in keys:
-            raw = map_lookup(self.handle.fd, key, self.stride * self.ncpus)
-            if raw is None:
-                continue  # deleted between iterating and looking up
-            size = self.value_layout.size
-            if self.percpu:
-                values = [self.value_layout.decode(raw[i * self.stride:i * self.stride + size])
-                          for i in range(self.ncpus)]
-                value = _sum_per_cpu(values)
-            else:
-                value = self.value_layout.decode(raw[:size])
-            if self.array and not _nonzero(value):
-                continue  # an array index nothing wrote to
-            key_value = self.key_layout.decode(key) if self.key_layout else key.hex()
-            out.entries.append({"key": key_value, "value": value})
+        for key, value in read_entries(self.map):
+            out.entries.append({"key": key.hex() if isinstance(key, bytes) else key,
+                                "value": value})
         if self.clear:
-            for key in keys:
-                if self.array:
-                    from ._libbpf import map_update
-
-                    map_update(self.handle.fd, key, bytes(self.stride * self.ncpus))
-                else:
-                    map_delete(self.handle.fd, key)
+            self.map.clear()
         return out
+
+
+def read_entries(m: Map) -> list[tuple[Any, Any]]:
+    """A map's (key, value) pairs as samples and dumps show them: per-CPU values summed
+    where they add up, array indexes nothing wrote to left out."""
+    out = []
+    for key, value in m.lookup_batch():
+        if m.percpu:
+            value = sum_per_cpu(value)
+        if m.is_array and not _nonzero(value):
+            continue
+        out.append((key, value))
+    return out
 
 
 def _nonzero(value: Any) -> bool:

@@ -5,7 +5,7 @@ import json
 
 from eunomia_bpf.output import JsonLinesSink, TextTableSink
 from eunomia_bpf.output.histogram import linear_histogram, log2_histogram
-from eunomia_bpf.sampler import MapSample, _sum_per_cpu, histogram_slots
+from eunomia_bpf.sampler import MapSample, histogram_slots, sum_per_cpu
 
 
 def test_log2_buckets_cover_powers_of_two() -> None:
@@ -27,8 +27,8 @@ def test_slots_found_in_struct_values_and_per_cpu_sums() -> None:
     assert histogram_slots({"slots": [1, 2], "comm": "x"}) == [1, 2]
     assert histogram_slots([3, 4]) == [3, 4]
     assert histogram_slots({"count": 3}) is None
-    assert _sum_per_cpu([1, 2, 3]) == 6
-    assert _sum_per_cpu([{"slots": [1, 0], "comm": "a"}, {"slots": [2, 5], "comm": "a"}]) == {
+    assert sum_per_cpu([1, 2, 3]) == 6
+    assert sum_per_cpu([{"slots": [1, 0], "comm": "a"}, {"slots": [2, 5], "comm": "a"}]) == {
         "slots": [3, 5], "comm": "a"}
 
 

@@ -10,6 +10,7 @@ logger.
 from __future__ import annotations
 
 from ._lib import capture_messages, check, keep_freed_heap, lib
+from ._maps import MapInfo, map_btf, map_info, map_lookup_batch, obj_get, obj_pin
 from ._objects import (
     BpfLink,
     BpfMap,
@@ -42,6 +43,7 @@ __all__ = [
     "BpfMap",
     "BpfObject",
     "BpfProgram",
+    "MapInfo",
     "ReadOnlyU64",
     "TcHook",
     "capture_messages",
@@ -50,11 +52,16 @@ __all__ = [
     "iter_create",
     "keep_freed_heap",
     "lib",
+    "map_btf",
     "map_delete",
+    "map_info",
     "map_lookup",
+    "map_lookup_batch",
     "map_next_key",
     "map_update",
     "num_possible_cpus",
+    "obj_get",
+    "obj_pin",
     "online_cpus",
     "perf_event_open_cpu_clock",
     "tc_attach",

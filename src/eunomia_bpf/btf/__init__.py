@@ -36,8 +36,8 @@ from ._types import (
 )
 
 __all__ = [
-    "Array",
     "BTF",
+    "Array",
     "Const",
     "Datasec",
     "DeclTag",

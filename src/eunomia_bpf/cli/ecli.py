@@ -59,14 +59,24 @@ def _progress() -> Any:
 @ecli.command("run", epilog=RUN_EPILOG, context_settings={
     "ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event, per line.")
+@click.option("--folded", is_flag=True, help="Count the events' stacks and print them at "
+              "exit as folded stacks (comm;outer;...;inner COUNT), for flame graphs.")
 @click.option("--duration", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Stop after this many seconds (default: run until Ctrl-C).")
 @click.option("--no-header", is_flag=True, help="Plain output without the column header.")
+@click.option("--dump-maps", is_flag=True, help="At exit, print every map of the program "
+              "(bpftrace style: @name[key]: value; objects with --json).")
 @click.option("--ifname", metavar="NAME", help="Network interface for xdp/tc programs.")
 @click.option("--ifindex", type=click.IntRange(min=1), help="Interface index for xdp/tc.")
 @click.option("--cgroup", metavar="PATH", help="cgroup v2 directory for cgroup programs.")
 @click.option("--btf", "btf_path", metavar="FILE", help="The kernel's BTF, for kernels "
               "without /sys/kernel/btf/vmlinux (e.g. a BTFHub file).")
+@click.option("--metrics", "metrics_listen", metavar="[HOST:]PORT", help="Also serve "
+              "Prometheus metrics at http://HOST:PORT/metrics (no HOST: every interface).")
+@click.option("--label", "metric_labels", multiple=True, metavar="FIELD", help="Label the "
+              "event counters of --metrics with this event field (repeatable).")
+@click.option("--metrics-config", metavar="FILE", help="The metrics to export, in the "
+              "eunomia exporter's YAML/TOML shape (instead of the default ones).")
 @click.option("-v", "--verbose", is_flag=True, help="Show libbpf's log and the full "
               "verifier log on errors.")
 @click.argument("package", metavar="PACKAGE")
@@ -74,7 +84,9 @@ def _progress() -> Any:
 def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
                 duration: float | None, no_header: bool, ifname: str | None,
                 ifindex: int | None, cgroup: str | None, btf_path: str | None,
-                verbose: bool) -> None:
+                verbose: bool, folded: bool = False, metrics_listen: str | None = None,
+                metric_labels: tuple[str, ...] = (), metrics_config: str | None = None,
+                dump_maps: bool = False) -> None:
     """Load PACKAGE into the kernel, attach it and print its events until stopped."""
     if verbose and not _state["verbose"]:
         _state["verbose"] = True
@@ -92,11 +104,19 @@ def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
         click.echo(format_help(prog.spec))
         return
     prog.set_arguments(list(package_args))
-    _run(prog, as_json=as_json, duration=duration, header=not no_header)
+    if folded and not prog.stack_plans:
+        raise click.UsageError(f"--folded: {prog.package.name} has no stack fields "
+                               "(stack ids or a stack_trace interpreter)")
+    from ._metrics import start_metrics
+
+    metrics = start_metrics(prog, metrics_listen, metric_labels, metrics_config)
+    _run(prog, as_json=as_json, duration=duration, header=not no_header, folded=folded,
+         metrics=metrics, dump_maps=dump_maps)
 
 
-def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> None:
-    from ..output import JsonLinesSink, TextTableSink
+def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool,
+         folded: bool = False, metrics: Any = None, dump_maps: bool = False) -> None:
+    from ..output import FoldedSink, JsonLinesSink, TextTableSink
     from ..output.text import column_widths
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -107,8 +127,10 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
     try:
         prog.run()
         several = len(prog.sources) > 1
-        sink: JsonLinesSink | TextTableSink
-        if as_json:
+        sink: JsonLinesSink | TextTableSink | FoldedSink
+        if folded:
+            sink = FoldedSink(out)
+        elif as_json:
             sink = JsonLinesSink(out, label_sources=several)
         else:
             widths = {e.map_name: column_widths(prog.spec.btf, e.type_id)
@@ -126,6 +148,8 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
                    f"events from {', '.join(prog.sources) or 'maps only'}; {until}",
                    err=True)
         for batch in prog.batches(duration=duration):
+            if metrics is not None:
+                metrics.observe(batch)
             if batch.sample is not None:
                 sink.samples(batch.sample)
             elif batch.layout is None:
@@ -133,13 +157,36 @@ def _run(prog: Any, *, as_json: bool, duration: float | None, header: bool) -> N
             else:
                 sink.records(batch.source, batch.names, batch.columns(), len(batch))
             sink.flush()
+        if isinstance(sink, FoldedSink):
+            sink.close()  # the stacks counted over the run
+        if dump_maps:
+            _dump_maps(prog, out, as_json=as_json)
     finally:
         lost = prog.lost
+        if metrics is not None:
+            metrics.close()
         prog.stop()
         for s, handler in old.items():
             signal.signal(s, handler)
         if lost:
             click.echo(f"ecli: {lost} events were lost (the consumer fell behind)", err=True)
+
+
+def _dump_maps(prog: Any, out: Any, *, as_json: bool) -> None:
+    """Every user map, as bpftrace prints its maps at exit (``{"map", "key", "value"}``
+    objects with --json)."""
+    from ..maps import dump_entries, format_dump_line
+    from ..output import JsonLinesSink
+    from ..sampler import MapSample
+
+    for name, entries in dump_entries(prog.maps):
+        if as_json:
+            JsonLinesSink(out).samples(MapSample(name, "default_kv", "", [
+                {"key": key, "value": value} for key, value in entries]))
+        elif entries:
+            lines = ["", *(format_dump_line(name, key, value) for key, value in entries), ""]
+            out.write("\n".join(lines).encode())
+    out.flush()
 
 
 ecli.add_command(init_command)

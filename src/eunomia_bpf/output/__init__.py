@@ -1,7 +1,10 @@
-"""Where decoded records go: an aligned text table or JSON lines (pure; writes to a stream)."""
+"""Where decoded records go: an aligned text table, JSON lines or folded stacks (pure;
+writes to a stream)."""
 
 from ._sink import RecordSink, Stream
+from .folded import FoldedSink, FoldedStacks
 from .jsonl import JsonLinesSink
 from .text import TextTableSink
 
-__all__ = ["JsonLinesSink", "RecordSink", "Stream", "TextTableSink"]
+__all__ = ["FoldedSink", "FoldedStacks", "JsonLinesSink", "RecordSink", "Stream",
+           "TextTableSink"]

@@ -45,6 +45,8 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return ";".join(value)  # symbolised stacks, lists of names
     return str(value)
 
 
