@@ -221,12 +221,12 @@ class Program:
     def _open_perf_buffers(self, running: RunningProgram) -> None:
         """Perf buffers get events only once their rings exist: open them before attach.
         (Ring buffers keep everything from attachment on; they open at the first poll.)"""
-        from .decode import layout_for
-        from .events import PerfBufferReader
-
         for export in self.spec.exports:
             handle = running.maps[export.map_name]
             if handle.map_type == MapType.PERF_EVENT_ARRAY:
+                from .decode import layout_for  # only perf packages pay for it here
+                from .events import PerfBufferReader
+
                 layout = layout_for(self.spec.btf, export.type_id)
                 reader = PerfBufferReader(handle.fd, layout.dtype, self.spec.perf_buffer_pages)
                 self._sources[reader] = (export.map_name, layout)

@@ -40,3 +40,24 @@ def test_import_is_cheap() -> None:
     for heavy in ("numpy", "httpx", "eunomia_bpf.decode", "eunomia_bpf.build",
                   "eunomia_bpf._libbpf._lib", "eunomia_bpf.loader", "yaml"):
         assert heavy not in loaded, f"importing eunomia_bpf loads {heavy}"
+
+
+def test_decoder_is_not_loaded_before_a_ring_buffer_program_is_attached() -> None:
+    """Cold start: numpy and the decoder load after attachment (the kernel buffers)."""
+    code = """
+import sys
+from eunomia_bpf import Program
+program = Program.open("opensnoop")
+try:
+    program.run()
+except Exception as exc:  # not root, or no kernel: nothing to measure
+    print("SKIP", exc)
+else:
+    print("numpy" in sys.modules, "eunomia_bpf.decode" in sys.modules)
+    program.stop()
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    if out.startswith("SKIP"):
+        pytest.skip(f"cannot load a program here: {out}")
+    assert out == "False False"
