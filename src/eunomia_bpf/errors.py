@@ -19,6 +19,7 @@ The tree::
     │   ├── build.ToolNotFoundError   clang / llvm-strip / bpftool / libbpf headers missing
     │   └── build.CompileError        clang refused the source (keeps its diagnostics)
     ├── ebpm.manifest.ManifestError   ebpm.toml is malformed
+    ├── remote.RemoteError        a request to eunomiad failed (carries the HTTP status)
     └── metrics_config.MetricsConfigError  a --metrics-config file is malformed
 
 Messages follow "verb object: cause", lowercase, so that the CLI can print them as one

@@ -1,7 +1,8 @@
 """Turn what the user typed (path, ``-``, URL, bare name) into package bytes.
 
 Search order for a bare name: ``./NAME``, ``./NAME.package.json``, each directory of
-``$EUNOMIA_PATH``, ``~/.eunomia-bpf/packages/``, then the packages bundled with eunomia-bpf.
+``$EUNOMIA_PATH``, ``~/.eunomia-bpf/packages/``, the modules installed by ``ebpm``
+(verified against their sha256), then the packages bundled with eunomia-bpf.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import BinaryIO
 from .errors import ResolveError
 from .package import MAX_PACKAGE_SIZE
 
-__all__ = ["Resolved", "bundled_packages", "resolve", "search_path"]
+__all__ = ["Resolved", "bundled_packages", "eunomia_home", "resolve", "search_path"]
 
 _SUFFIXES = ("", ".package.json", ".json", ".package.yaml", ".yaml")
 URL_TIMEOUT = 30.0
@@ -40,11 +41,20 @@ def bundled_packages() -> list[str]:
                   for p in bundled_dir().glob("*.package.json"))
 
 
+def eunomia_home() -> Path:
+    """``$EUNOMIA_HOME``, by default ``~/.eunomia-bpf``: installed packages and modules."""
+    return Path(os.environ.get("EUNOMIA_HOME") or Path.home() / ".eunomia-bpf")
+
+
+def _store_index() -> Path:
+    """ebpm's index of installed modules (only read when it exists: start-up cost)."""
+    return eunomia_home() / "store" / "index.json"
+
+
 def search_path() -> list[Path]:
     dirs = [Path.cwd()]
     dirs += [Path(d) for d in os.environ.get("EUNOMIA_PATH", "").split(os.pathsep) if d]
-    home = Path(os.environ.get("EUNOMIA_HOME", Path.home() / ".eunomia-bpf"))
-    dirs.append(home / "packages")
+    dirs.append(eunomia_home() / "packages")
     dirs.append(bundled_dir())
     return dirs
 
@@ -116,6 +126,12 @@ def resolve(ref: str, *, limit: int = MAX_PACKAGE_SIZE, stdin: BinaryIO | None =
     if path.is_file() or os.sep in ref or ref.endswith((".json", ".yaml")):
         return Resolved(_read_file(path, limit), str(path))
     for candidate in _candidates(ref):
+        if candidate.parent == bundled_dir() and _store_index().is_file():
+            from .ebpm.store import read_installed  # modules installed by ebpm come first
+
+            installed = read_installed(ref)
+            if installed is not None:
+                return Resolved(*installed)
         if candidate.is_file():
             return Resolved(_read_file(candidate, limit), str(candidate))
     known = ", ".join(bundled_packages()) or "none"

@@ -35,6 +35,7 @@ from ._syscalls import (
     if_nametoindex,
     online_cpus,
     perf_event_open_cpu_clock,
+    set_parent_death_signal,
     u64_at,
 )
 
@@ -64,6 +65,7 @@ __all__ = [
     "obj_pin",
     "online_cpus",
     "perf_event_open_cpu_clock",
+    "set_parent_death_signal",
     "tc_attach",
     "tc_detach",
     "tc_hook_create",

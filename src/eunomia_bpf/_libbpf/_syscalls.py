@@ -9,13 +9,15 @@ import socket
 from ..errors import AttachError, LibbpfError
 from ._lib import libc
 
-__all__ = ["ReadOnlyU64", "if_nametoindex", "online_cpus", "perf_event_open_cpu_clock", "u64_at"]
+__all__ = ["ReadOnlyU64", "if_nametoindex", "online_cpus", "perf_event_open_cpu_clock",
+           "set_parent_death_signal", "u64_at"]
 
 _SYS_PERF_EVENT_OPEN = 298  # x86-64
 _PERF_TYPE_SOFTWARE = 1
 _PERF_COUNT_SW_CPU_CLOCK = 0
 _PERF_FLAG_FD_CLOEXEC = 8
 _ATTR_FLAG_FREQ = 1 << 10
+_PR_SET_PDEATHSIG = 1
 
 
 class _PerfEventAttr(ctypes.Structure):
@@ -106,3 +108,12 @@ def if_nametoindex(name: str) -> int:
         return socket.if_nametoindex(name)
     except OSError as exc:
         raise LibbpfError(f"find interface {name}", errno=exc.errno or 19) from None
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """Have the kernel send ``sig`` to this process when the thread that forked it exits
+    (``prctl(PR_SET_PDEATHSIG)``), so that a supervised worker never outlives its daemon,
+    not even a ``kill -9`` of it. The setting is cleared by a fork, kept across exec."""
+    if libc().prctl(ctypes.c_int(_PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
+                    ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        raise LibbpfError(f"set parent death signal {sig}", errno=ctypes.get_errno())

@@ -11,6 +11,8 @@ import click
 from .. import __version__
 from ._build import build_command, init_command, inspect_command
 from ._common import EXIT_USAGE, run_guarded, setup_logging
+from ._remote import remote_command, remote_options, remote_requested
+from ._sign import keygen_command, sign_command
 
 _state = {"verbose": False}
 
@@ -31,6 +33,7 @@ Examples:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", is_flag=True, help="Show libbpf's log and full error details.")
 @click.version_option(__version__, prog_name="ecli")
+@remote_options
 def ecli(verbose: bool) -> None:
     """Run CO-RE eBPF packages on this kernel and see their events decoded; build and
     inspect packages."""
@@ -91,6 +94,15 @@ def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
     if verbose and not _state["verbose"]:
         _state["verbose"] = True
         setup_logging(True)
+    if remote_requested():
+        from ._remote import run_remote
+
+        given = {"--folded": folded, "--metrics": metrics_listen, "--dump-maps": dump_maps,
+                 "--ifname": ifname, "--ifindex": ifindex, "--cgroup": cgroup,
+                 "--btf": btf_path, "--metrics-config": metrics_config}
+        run_remote(package, package_args, as_json=as_json, duration=duration,
+                   header=not no_header, unsupported=[k for k, v in given.items() if v])
+        return
     from ..args import format_help
     from ..loader import AttachOptions
     from ..package import read_package
@@ -192,6 +204,9 @@ def _dump_maps(prog: Any, out: Any, *, as_json: bool) -> None:
 ecli.add_command(init_command)
 ecli.add_command(build_command)
 ecli.add_command(inspect_command)
+ecli.add_command(remote_command)
+ecli.add_command(keygen_command)
+ecli.add_command(sign_command)
 
 
 def main() -> None:

@@ -19,8 +19,10 @@
     name = "opensnoop"
     path = "../opensnoop"           # (or version = "1.0.0", ...): kept for ebpm
 
-    [dependencies]                  # kept as written, for ebpm
-    opensnoop = "1.0"
+    [dependencies]                  # what ebpm installs (see docs/ebpm.md)
+    opensnoop = { git = "https://host/pub.git", version = "^0.1" }  # or tag/branch/rev
+    runqlat = { url = "https://host/runqlat.package.json", sha256 = "..." }
+    local = { path = "../other", public = true }   # public: re-exported to our users
 
 Pure: :func:`parse_manifest` turns text into a frozen :class:`Manifest` or raises a
 :class:`ManifestError` that says where (line) and what (table, key, expected type).
@@ -42,10 +44,12 @@ from ..errors import EunomiaError
 
 __all__ = [
     "MANIFEST_NAME",
+    "Dependency",
     "Manifest",
     "ManifestError",
     "Module",
     "PackageInfo",
+    "parse_dependencies",
     "parse_manifest",
     "read_manifest",
 ]
@@ -261,6 +265,121 @@ class _Reader:
                              self.key_line(None, "dependencies"))
         return Manifest(package=package, modules=modules,
                         dependencies=MappingProxyType(dependencies))
+
+
+_DEPENDENCY_KEYS = ("git", "url", "path", "version", "tag", "branch", "rev", "sha256",
+                    "module", "public")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One dependency: where it comes from and which of its versions and modules."""
+
+    name: str
+    kind: str                       # "git", "url" or "path"
+    location: str                   # the git URL, the package URL or the path, as written
+    version: str | None = None      # a semver range (git: matched against vX.Y.Z tags)
+    tag: str | None = None
+    branch: str | None = None
+    rev: str | None = None
+    sha256: str | None = None
+    module: str | None = None       # which module of a repository with several
+    public: bool = False            # re-exported to whoever depends on us
+
+    @property
+    def pin(self) -> str:
+        """How the version is chosen, for messages."""
+        for label, value in (("tag", self.tag), ("branch", self.branch), ("rev", self.rev),
+                             ("version", self.version)):
+            if value:
+                return f"{label} {value}"
+        return "any version"
+
+
+def _is_git(location: str) -> bool:
+    return location.startswith(("git://", "git+", "ssh://", "git@")) or \
+        location.removesuffix("/").endswith(".git")
+
+
+def _dependency(reader: _Reader, name: str, spec: Any, table: str, index: int,
+                key: str) -> Dependency:
+    where = f"dependency {name!r}"
+    line = reader.key_line(table, key, index)
+    if not isinstance(spec, dict):
+        raise reader.error(f"{where} needs a source: {{ git = URL, version = RANGE }}, "
+                           f"{{ url = URL, sha256 = HEX }} or {{ path = DIR }}", line)
+    unknown = [k for k in spec if k not in _DEPENDENCY_KEYS]
+    if unknown:
+        raise reader.error(f"unknown key {unknown[0]!r} in {where} (expected one of: "
+                           f"{', '.join(_DEPENDENCY_KEYS)})", line)
+    values: dict[str, Any] = {}
+    for k, v in spec.items():
+        wanted = bool if k == "public" else str
+        if not isinstance(v, wanted):
+            kind = "a boolean" if wanted is bool else "a string"
+            raise reader.error(f"{where} {k} must be {kind}, not {_toml_type(v)}", line)
+        values[k] = v
+    sources = [k for k in ("git", "url", "path") if k in values]
+    if len(sources) != 1:
+        raise reader.error(f"{where} needs exactly one of git, url or path", line)
+    kind = sources[0]
+    pins = [k for k in ("version", "tag", "branch", "rev") if k in values]
+    if kind == "git" and len(pins) > 1:
+        raise reader.error(f"{where} gives {' and '.join(pins)}: choose one", line)
+    if kind != "git" and any(k in values for k in ("tag", "branch", "rev")):
+        raise reader.error(f"{where}: tag, branch and rev need a git source", line)
+    if "sha256" in values and (kind != "url" or not _SHA256.match(values["sha256"])):
+        raise reader.error(f"{where} sha256 must be 64 lowercase hex digits of a url "
+                           f"dependency", line)
+    if "version" in values:
+        from .semver import SemverError, parse_range
+
+        try:
+            parse_range(values["version"])
+        except SemverError as exc:
+            raise reader.error(f"{where}: {exc}", line) from None
+    if "module" in values and not _NAME.match(values["module"]):
+        raise reader.error(f"{where} module {values['module']!r} is not a module name", line)
+    return Dependency(name=name, kind=kind, location=values[kind],
+                      version=values.get("version"), tag=values.get("tag"),
+                      branch=values.get("branch"), rev=values.get("rev"),
+                      sha256=values.get("sha256"), module=values.get("module"),
+                      public=values.get("public", False))
+
+
+def parse_dependencies(text: str, *, origin: str = MANIFEST_NAME) -> tuple[Manifest,
+                                                                         tuple[Dependency, ...]]:
+    """Parse an ``ebpm.toml`` and check its dependencies: ``[dependencies]`` and the
+    ``[[module]]`` entries with a ``path`` instead of a ``source`` (the seed's consumer
+    form, where ``path`` is a directory, an http(s) URL or a git URL). Sorted by name."""
+    manifest = parse_manifest(text, origin=origin)
+    reader = _Reader(text, origin)
+    found: dict[str, Dependency] = {}
+    for name, spec in manifest.dependencies.items():
+        if not _NAME.match(name):
+            raise reader.error(f"dependency name {name!r} must be letters, digits, '_', "
+                               f"'.' or '-'", reader.key_line("dependencies", name))
+        found[name] = _dependency(reader, name, spec, "dependencies", 0, name)
+    for index, module in enumerate(manifest.modules):
+        if module.buildable:
+            continue
+        ref = dict(module.reference)
+        location = ref.pop("path", None)
+        if not isinstance(location, str):
+            raise reader.error(f"[[module]] {module.name!r} needs path (a directory, an "
+                               f"http(s) URL or a git URL) or source",
+                               reader.header_line("module", index))
+        kind = ("url" if location.startswith(("http://", "https://")) and
+                not _is_git(location) else "git" if _is_git(location) else "path")
+        ref[kind] = location
+        if kind == "url":
+            ref.pop("version", None)  # informative only: a URL names one file
+        if module.name in found:
+            raise reader.error(f"dependency {module.name!r} is given twice",
+                               reader.header_line("module", index))
+        found[module.name] = _dependency(reader, module.name, ref, "module", index, "path")
+    return manifest, tuple(found[k] for k in sorted(found))
 
 
 def parse_manifest(text: str, *, origin: str = MANIFEST_NAME) -> Manifest:
