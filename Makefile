@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 gcc make python3-venv systemtap-sdt-dev
+APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 gcc make git python3-venv systemtap-sdt-dev
 DEMO_SECONDS ?= 5
 
 .PHONY: setup system-deps venv kernel-fs demo test unit lint bench packages check-packages clean
