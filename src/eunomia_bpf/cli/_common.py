@@ -54,3 +54,18 @@ def run_guarded(prog: str, main: Callable[[], Any], *, verbose: Callable[[], boo
             sys.stdout = None
         finally:
             raise SystemExit(0) from None
+
+
+def run_click(group: click.Group, prog: str, *, verbose: Callable[[], bool]) -> None:
+    """The console entry point of a click group: usage errors exit 2, Ctrl-C 130, our
+    errors one line and 1 (see :func:`run_guarded`)."""
+    def invoke() -> None:
+        try:
+            group.main(standalone_mode=False, prog_name=prog)
+        except click.exceptions.Abort:
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except click.ClickException as exc:
+            exc.show()
+            raise SystemExit(EXIT_USAGE) from None
+
+    run_guarded(prog, invoke, verbose=verbose)

@@ -9,7 +9,7 @@ import click
 
 from .. import __version__
 from ._build import build_command, init_command
-from ._common import EXIT_USAGE, run_guarded, setup_logging
+from ._common import run_click, setup_logging
 
 _state = {"verbose": False}
 
@@ -161,16 +161,7 @@ ebpm.add_command(build_command)
 
 def main() -> None:
     """Console entry point."""
-    def invoke() -> None:
-        try:
-            ebpm.main(standalone_mode=False, prog_name="ebpm")
-        except click.exceptions.Abort:
-            raise SystemExit(130) from None
-        except click.ClickException as exc:
-            exc.show()
-            raise SystemExit(EXIT_USAGE) from None
-
-    run_guarded("ebpm", invoke, verbose=lambda: _state["verbose"])
+    run_click(ebpm, "ebpm", verbose=lambda: _state["verbose"])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from ._build import build_command, init_command, inspect_command
-from ._common import EXIT_USAGE, run_guarded, setup_logging
+from ._common import run_click, setup_logging
 from ._remote import remote_command, remote_options, remote_requested
 from ._sign import keygen_command, sign_command
 
@@ -211,16 +211,7 @@ ecli.add_command(sign_command)
 
 def main() -> None:
     """Console entry point."""
-    def invoke() -> None:
-        try:
-            ecli.main(standalone_mode=False, prog_name="ecli")
-        except click.exceptions.Abort:
-            raise SystemExit(130) from None
-        except click.ClickException as exc:
-            exc.show()
-            raise SystemExit(EXIT_USAGE) from None
-
-    run_guarded("ecli", invoke, verbose=lambda: _state["verbose"])
+    run_click(ecli, "ecli", verbose=lambda: _state["verbose"])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..daemon.install import install_service_command
-from ._common import EXIT_USAGE, run_guarded, setup_logging
+from ._common import run_click, setup_logging
 from ._token import token_group
 
 __all__ = ["eunomiad", "main"]
@@ -51,16 +51,7 @@ eunomiad.add_command(token_group)
 
 def main() -> None:
     """Console entry point."""
-    def invoke() -> None:
-        try:
-            eunomiad.main(standalone_mode=False, prog_name="eunomiad")
-        except click.exceptions.Abort:
-            raise SystemExit(130) from None
-        except click.ClickException as exc:
-            exc.show()
-            raise SystemExit(EXIT_USAGE) from None
-
-    run_guarded("eunomiad", invoke, verbose=lambda: _state["verbose"])
+    run_click(eunomiad, "eunomiad", verbose=lambda: _state["verbose"])
 
 
 if __name__ == "__main__":
