@@ -56,8 +56,8 @@ def run_guarded(prog: str, main: Callable[[], Any], *, verbose: Callable[[], boo
             raise SystemExit(0) from None
 
 
-def run_click(group: click.Group, prog: str, *, verbose: Callable[[], bool]) -> None:
-    """The console entry point of a click group: usage errors exit 2, Ctrl-C 130, our
+def run_click(group: click.Command, prog: str, *, verbose: Callable[[], bool]) -> None:
+    """The console entry point of a click group or command: usage errors exit 2, Ctrl-C 130, our
     errors one line and 1 (see :func:`run_guarded`)."""
     def invoke() -> None:
         try:

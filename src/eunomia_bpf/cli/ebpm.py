@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -155,8 +156,51 @@ def publish_command(directory: Path, remote: str, no_push: bool) -> None:
                    f'module = "{module}" }}')
 
 
+@ebpm.command("wheel")
+@click.argument("name")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("dist"), show_default=True, help="Where to write the wheel.")
+def wheel_command(name: str, out_dir: Path) -> None:
+    """Make the installed module NAME a pip-installable wheel ebpm-NAME: `import
+    ebpm_NAME; ebpm_NAME.open_and_run(...)` and the console script NAME."""
+    from ..ebpm.wheel import build_wheel, import_name
+
+    built = build_wheel(name, out_dir)
+    click.echo(str(built.path))
+    click.echo(f"ebpm: {built.name} {built.version} (package sha256 {built.sha256[:12]}); "
+               f"pip install it, then `import {import_name(name)}` or run `{name}`", err=True)
+
+
 ebpm.add_command(init_command)
 ebpm.add_command(build_command)
+
+
+def _embedded_command(name: str, package_file: Path, sha256: str) -> click.Command:
+    """`ecli run`'s own options and callback, with PACKAGE fixed and verified first:
+    interspersed with the package's options, --help left to the package (as
+    `ecli run PACKAGE --help`)."""
+    from .ecli import run_command
+
+    def callback(**options: Any) -> None:
+        from ..ebpm.wheel import verified_package
+
+        verified_package(package_file, sha256)
+        assert run_command.callback is not None
+        run_command.callback(package=str(package_file), **options)
+
+    return click.Command(
+        name, callback=callback, params=[p for p in run_command.params if p.name != "package"],
+        context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True,
+                          "help_option_names": []})
+
+
+def embedded_main(name: str, package_file: Path, sha256: str) -> None:
+    """The console script of a wheel made by `ebpm wheel`: `NAME [ecli run options]
+    [package options]`."""
+    from . import ecli as ecli_cli
+
+    run_click(_embedded_command(name, package_file, sha256), name,
+              verbose=lambda: ecli_cli._state["verbose"])
 
 
 def main() -> None:

@@ -31,13 +31,27 @@ from typing import Any
 from ..errors import ResolveError
 from ..resolve import eunomia_home
 
-__all__ = ["Installed", "Store", "eunomia_home", "read_installed", "sha256_hex"]
+__all__ = ["Installed", "Store", "eunomia_home", "read_installed", "read_verified", "sha256_hex"]
 
 
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def read_verified(path: Path, digest: str, *, remedy: str) -> bytes:
+    """The bytes of ``path``, refused unless their sha256 is ``digest`` (a missing file
+    raises FileNotFoundError, for the caller to say what that means)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ResolveError(f"read {path}: {exc.strerror or exc}") from None
+    if sha256_hex(data) != digest:
+        raise ResolveError(f"read {path}: sha256 mismatch: {remedy}")
+    return data
 
 
 @dataclass(frozen=True)
@@ -78,23 +92,25 @@ class Store:
         with open(self.root / ".lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                self._sweep_temporaries()
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _sweep_temporaries(self) -> None:
+        # every write here happens under the lock, so a temporary file seen by the lock's
+        # holder belongs to a writer that died (killed mid-download): never a live one
+        for directory in (self.root, self.blobs):
+            for tmp in directory.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
     def read_blob(self, digest: str) -> bytes | None:
         """The verified bytes of ``digest``, or None when the store lacks them."""
-        path = self.blob_path(digest)
         try:
-            data = path.read_bytes()
+            return read_verified(self.blob_path(digest), digest, remedy=(
+                "the store is corrupt (remove the file and run `ebpm install` again)"))
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            raise ResolveError(f"read {path}: {exc.strerror or exc}") from None
-        if sha256_hex(data) != digest:
-            raise ResolveError(f"read {path}: sha256 mismatch: the store is corrupt "
-                               f"(remove the file and run `ebpm install` again)")
-        return data
 
     def add_blob(self, data: bytes, digest: str) -> Path:
         """Store ``data`` under ``digest`` (which it must match); call under :meth:`locked`."""
