@@ -12,13 +12,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def fixture_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Packages compiled with our own builder from tests/e2e/fixtures/*.bpf.c, and from
-    the kernel tests' programs this kernel refuses (tests/kernel/progs/refused_*)."""
+    kernel-test programs the CLI tests reuse: those this kernel refuses (refused_*) and
+    the perf event array one (events_perf)."""
     from eunomia_bpf.build import ToolNotFoundError, build_package
 
     out = tmp_path_factory.mktemp("fixture-packages")
     built: dict[str, Path] = {}
-    refused = sorted((FIXTURES.parent.parent / "kernel" / "progs").glob("refused_*.bpf.c"))
-    for source in [*sorted(FIXTURES.glob("*.bpf.c")), *refused]:
+    progs = FIXTURES.parent.parent / "kernel" / "progs"
+    shared = [*sorted(progs.glob("refused_*.bpf.c")), progs / "events_perf.bpf.c"]
+    for source in [*sorted(FIXTURES.glob("*.bpf.c")), *shared]:
         name = source.name.removesuffix(".bpf.c")
         try:
             data = build_package(source)
