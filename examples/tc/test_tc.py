@@ -10,32 +10,34 @@ from typing import Any
 
 import pytest
 
-from tests.kernel.helpers import VethPair, run, veth_in_netns
+from tests.kernel.helpers import (
+    DATAGRAMS,
+    UDP_FRAME_LEN,
+    VethPair,
+    capture_datagrams,
+    run,
+    veth_in_netns,
+)
 from tests.support import Ecli
 
 pytestmark = pytest.mark.kernel
 
-DATAGRAMS = 3
-UDP_FRAME_LEN = 14 + 20 + 8 + 1  # Ethernet + IPv4 + UDP headers + the one-byte payload
+
+
+def _filter_present(ifname: str) -> None:
+    filters = run("tc", "filter", "show", "dev", ifname, "ingress")
+    assert "tc_ingress" in filters and "direct-action" in filters, filters
+
+
+def _clsact_gone(ifname: str) -> None:
+    assert "clsact" not in run("tc", "qdisc", "show", "dev", ifname)
 
 
 def capture(ecli: type[Ecli], veth: VethPair, *package_args: str) -> list[dict[str, Any]]:
-    """Events while the peer sends DATAGRAMS to the host end, which receives them all."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
-        receiver.bind((veth.host_ip, 9))  # where send_from_peer sends
-        receiver.settimeout(5)
-        run_ = ecli(["run", "--json", "--ifname", veth.host, "tc", *package_args])
-        run_.wait_attached()
-        filters = run("tc", "filter", "show", "dev", veth.host, "ingress")
-        assert "tc_ingress" in filters and "direct-action" in filters, filters
-        veth.send_from_peer(DATAGRAMS)
-        for _ in range(DATAGRAMS):  # TC_ACT_OK: every datagram goes on to the socket
-            assert receiver.recv(16) == b"x"
-    time.sleep(0.3)
-    out, err = run_.stop()
-    assert run_.proc.returncode == 0, err
-    assert "clsact" not in run("tc", "qdisc", "show", "dev", veth.host)
-    return [json.loads(line) for line in out.splitlines()]
+    """Events while the peer sends DATAGRAMS to the host end, which receives them all
+    (TC_ACT_OK); the clsact qdisc is gone afterwards."""
+    return capture_datagrams(ecli, veth, "tc", *package_args,
+                             attached=_filter_present, detached=_clsact_gone)
 
 
 def from_peer(veth: VethPair, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,33 +11,35 @@ from typing import Any
 
 import pytest
 
-from tests.kernel.helpers import VethPair, run, veth_in_netns
+from tests.kernel.helpers import (
+    DATAGRAMS,
+    DISCARD_PORT,
+    UDP_FRAME_LEN,
+    VethPair,
+    capture_datagrams,
+    run,
+    veth_in_netns,
+)
 from tests.support import Ecli
 
 pytestmark = pytest.mark.kernel
 
-DATAGRAMS = 3
-DISCARD_PORT = 9  # where VethPair.send_from_peer sends
-UDP_FRAME_LEN = 14 + 20 + 8 + 1  # Ethernet + IPv4 + UDP headers + the one-byte payload
+
+
+def _xdp_present(ifname: str) -> None:
+    link = run("ip", "link", "show", "dev", ifname)
+    assert "prog/xdp" in link and "xdp_report" in link, link
+
+
+def _xdp_gone(ifname: str) -> None:
+    assert "prog/xdp" not in run("ip", "link", "show", "dev", ifname)
 
 
 def capture(ecli: type[Ecli], veth: VethPair, *package_args: str) -> list[dict[str, Any]]:
-    """Events while the peer sends DATAGRAMS to the host end, which receives them all."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
-        receiver.bind((veth.host_ip, DISCARD_PORT))
-        receiver.settimeout(5)
-        run_ = ecli(["run", "--json", "--ifname", veth.host, "xdp", *package_args])
-        run_.wait_attached()
-        link = run("ip", "link", "show", "dev", veth.host)
-        assert "prog/xdp" in link and "xdp_report" in link, link
-        veth.send_from_peer(DATAGRAMS)
-        for _ in range(DATAGRAMS):  # XDP_PASS: every datagram goes on to the socket
-            assert receiver.recv(16) == b"x"
-    time.sleep(0.3)
-    out, err = run_.stop()
-    assert run_.proc.returncode == 0, err
-    assert "prog/xdp" not in run("ip", "link", "show", "dev", veth.host)
-    return [json.loads(line) for line in out.splitlines()]
+    """Events while the peer sends DATAGRAMS to the host end, which receives them all
+    (XDP_PASS); the program is gone from the interface afterwards."""
+    return capture_datagrams(ecli, veth, "xdp", *package_args,
+                             attached=_xdp_present, detached=_xdp_gone)
 
 
 def test_udp_from_the_peer_is_reported_and_passed(ecli: type[Ecli], no_leaks: object) -> None:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -188,3 +188,33 @@ def build_usdt_target(out: Path) -> Path:
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True,
                    capture_output=True)
     return binary
+
+
+DATAGRAMS = 3
+DISCARD_PORT = 9  # where VethPair.send_from_peer sends
+UDP_FRAME_LEN = 14 + 20 + 8 + 1  # Ethernet + IPv4 + UDP headers + the one-byte payload
+
+
+def capture_datagrams(ecli: Any, veth: VethPair, tool: str, *package_args: str,
+                      attached: Callable[[str], None],
+                      detached: Callable[[str], None]) -> list[dict[str, Any]]:
+    """``ecli run --json --ifname <host end> TOOL`` while the peer sends DATAGRAMS that
+    the host end must all receive (the program passes them on); ``attached(ifname)``
+    checks the hook while it runs, ``detached(ifname)`` that nothing is left after."""
+    import json
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind((veth.host_ip, DISCARD_PORT))
+        receiver.settimeout(5)
+        run_ = ecli(["run", "--json", "--ifname", veth.host, tool, *package_args])
+        run_.wait_attached()
+        attached(veth.host)
+        veth.send_from_peer(DATAGRAMS)
+        for _ in range(DATAGRAMS):
+            assert receiver.recv(16) == b"x"
+    time.sleep(0.3)
+    out, err = run_.stop()
+    assert run_.proc.returncode == 0, err
+    detached(veth.host)
+    return [json.loads(line) for line in out.splitlines()]
