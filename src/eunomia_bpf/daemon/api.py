@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import EunomiaError, PackageError, ResolveError
 from .config import DaemonConfig
+from .signing import SignatureError, verify_package
 from .state import StateError
 from .supervisor import (
     ACTIVE,
@@ -74,7 +75,7 @@ def _status_of(exc: EunomiaError) -> int:
         return 422
     if isinstance(exc, (PackageError, ResolveError, CommandError)):
         return 400
-    if type(exc).__name__ == "SignatureError":
+    if isinstance(exc, SignatureError):
         return 403
     if isinstance(exc, StateError):
         return 500
@@ -176,11 +177,9 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def _default_token_store(config: DaemonConfig) -> TokenVerifier | None:
-    try:
-        from .auth import TokenStore
-    except ImportError:
-        return None
+def _default_token_store(config: DaemonConfig) -> TokenVerifier:
+    from .auth import TokenStore
+
     return TokenStore(config.tokens_path)
 
 
@@ -265,13 +264,6 @@ def create_app(config: DaemonConfig, supervisor: Supervisor,
         return found.data
 
     def verify_signature(data: bytes, signature: dict[str, Any] | None) -> None:
-        try:
-            from .signing import verify_package
-        except ImportError:
-            if config.require_signed:
-                raise EunomiaError("verify package: require_signed is set but signature "
-                                   "checking is not available in this build") from None
-            return
         verify_package(data, signature, config.trusted_keys, config.require_signed)
 
     @api.post("/v1/programs", status_code=201)
