@@ -288,13 +288,7 @@ def _parse_sse(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
 
 def package_signature(package: Path) -> dict[str, Any] | None:
     """The signature ``ecli sign`` wrote next to a package (``PACKAGE.sig``), if any."""
+    from .daemon.signing import read_signature  # stdlib only; the daemon checks the shape
+
     sig = package.with_name(package.name + ".sig")
-    if not sig.is_file():
-        return None
-    try:
-        value = orjson.loads(sig.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise RemoteError(f"read signature {sig}: {exc}") from None
-    if not isinstance(value, dict):
-        raise RemoteError(f"read signature {sig}: not a JSON object")
-    return value
+    return read_signature(sig) if sig.is_file() else None

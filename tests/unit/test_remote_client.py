@@ -135,5 +135,7 @@ def test_a_signature_beside_the_package_is_found(tmp_path: Path) -> None:
     (tmp_path / "x.package.json.sig").write_text(json.dumps(sig))
     assert package_signature(package) == sig
     (tmp_path / "x.package.json.sig").write_text("[]")
-    with pytest.raises(RemoteError, match="not a JSON object"):
+    from eunomia_bpf.daemon.signing import SignatureError
+
+    with pytest.raises(SignatureError, match="not a JSON object"):
         package_signature(package)
