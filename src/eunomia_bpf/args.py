@@ -162,11 +162,15 @@ def parse_arguments(spec: ObjectSpec, argv: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def format_help(spec: ObjectSpec, usage_prefix: str = "ecli run") -> str:
-    """The package's ``--help`` text: doc, then each option with type and default."""
+def format_help(spec: ObjectSpec, usage_prefix: str = "ecli run",
+                program: str | None = None) -> str:
+    """The package's ``--help`` text: doc, then each option with type and default.
+
+    The usage line reads ``<usage_prefix> <package name>``, or ``<program>`` when the
+    package has a command of its own (a wheel's console script)."""
     cmd = package_command(spec)
-    ctx = click.Context(cmd, info_name=f"{usage_prefix} {cmd.name}", terminal_width=100,
-                        max_content_width=100)
+    ctx = click.Context(cmd, info_name=program or f"{usage_prefix} {cmd.name}",
+                        terminal_width=100, max_content_width=100)
     text: str = cmd.get_help(ctx)
     return text
 

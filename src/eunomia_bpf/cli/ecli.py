@@ -113,7 +113,8 @@ def run_command(package: str, package_args: tuple[str, ...], as_json: bool,
     prog = Program(read_package(found.data), origin=found.origin, btf_path=btf_path,
                    attach=AttachOptions(ifindex=ifindex, ifname=ifname, cgroup=cgroup))
     if any(a in ("-h", "--help") for a in package_args):
-        click.echo(format_help(prog.spec))
+        path = click.get_current_context().command_path  # "ecli run", or a wheel's script
+        click.echo(format_help(prog.spec, program=None if path.endswith(" run") else path))
         return
     prog.set_arguments(list(package_args))
     if folded and not prog.stack_plans:
