@@ -21,12 +21,12 @@ import os
 import select
 import time
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any, Protocol, Self, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
 from eunomia_bpf import _libbpf
+from eunomia_bpf._closing import Closing
 from eunomia_bpf.errors import EunomiaError, NotSupportedError
 
 __all__ = [
@@ -60,16 +60,7 @@ class _Word(Protocol):
     value: int
 
 
-class _Closing:
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()  # type: ignore[attr-defined]
-
-
-class RingBufferReader(_Closing):
+class RingBufferReader(Closing):
     """Reads a ``BPF_MAP_TYPE_RINGBUF`` map through its mmap, in batches.
 
     ``read()`` returns the committed records (at most ``max_batch``) as a numpy array of
@@ -206,7 +197,7 @@ class RingBufferReader(_Closing):
         self._producer_map.close()
 
 
-class PerfBufferReader(_Closing):
+class PerfBufferReader(Closing):
     """Reads a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` through libbpf's perf buffer.
 
     libbpf calls back once per event, which costs microseconds each: use a ring buffer
@@ -249,7 +240,7 @@ class PerfBufferReader(_Closing):
         self._buffer.free()
 
 
-class TracePipeReader(_Closing):
+class TracePipeReader(Closing):
     """Lines written by ``bpf_printk``, read from the tracefs ``trace_pipe``.
 
     The trace pipe is global: other programs' lines appear too, filter them yourself.
@@ -315,7 +306,7 @@ class TracePipeReader(_Closing):
 KEEP_FREED_HEAP = 64 << 20
 
 
-class Poller(_Closing):
+class Poller(Closing):
     """Waits on many sources with one epoll and reads those that have data.
 
     Ring buffers are also checked on every poll without an epoll event, because a

@@ -12,9 +12,10 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Self
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
+from ._closing import Closing
 from ._libbpf import BpfObject, BpfProgram, capture_messages
 from .attach import AttachOptions, Link, attach_program, is_attachable, load_refusal
 from .errors import ArgumentError, EunomiaError, LoadError, NotSupportedError, VerifierError
@@ -56,7 +57,7 @@ class ProgramHandle:
     prog_type: int
 
 
-class RunningProgram:
+class RunningProgram(Closing):
     """Loaded (and attached) programs and their maps. ``close()`` is idempotent."""
 
     def __init__(self, spec: ObjectSpec, obj: BpfObject) -> None:
@@ -156,13 +157,6 @@ class RunningProgram:
                                "until that view is released", name, self.spec.name)
         self._views.clear()
         self._obj.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._links)} links"

@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import ItemsView, Iterator, Mapping, MutableMapping, ValuesView
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ._closing import Closing
 from .errors import ArgumentError, DecodeError, EunomiaError, LibbpfError
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class _Codec:
             and self.layout.dtype.subdtype[0].kind != "S"
 
 
-class Map(MutableMapping[Any, Any]):
+class Map(MutableMapping[Any, Any], Closing):
     """One BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, ``len``, iteration.
 
     Keys and values are Python values through the map's BTF types (ints, dicts for
@@ -314,13 +314,6 @@ class Map(MutableMapping[Any, Any]):
         """Close the fd if this object owns it (:func:`open_pinned`); a program's maps
         close with the program. Idempotent; a pin stays until :meth:`unpin`."""
         self._fd.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     # -- internals -------------------------------------------------------------------
     def _call(self, action: str, func: Any, *args: Any) -> Any:

@@ -24,13 +24,13 @@ import ssl
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
 
+from ._closing import Closing
 from .errors import EunomiaError
 
 __all__ = ["TERMINAL_STATUSES", "RemoteClient", "RemoteError", "package_signature"]
@@ -71,7 +71,7 @@ def _error_line(response: httpx.Response, method: str, path: str) -> str:
     return f"{detail.strip().splitlines()[0]} (HTTP {response.status_code})"
 
 
-class RemoteClient:
+class RemoteClient(Closing):
     """One eunomiad, reached over TCP (optionally TLS/mTLS) or a unix socket."""
 
     def __init__(self, url: str, token: str | None = None, *, cacert: str | None = None,
@@ -241,13 +241,6 @@ class RemoteClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def _parse_sse(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:

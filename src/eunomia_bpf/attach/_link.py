@@ -7,12 +7,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
+from typing import Any
 
+from .._closing import Closing
 from .._libbpf import BpfLink
+from ..errors import ArgumentError
 
-__all__ = ["AttachOptions", "CallbackLink", "LibbpfLink", "Link", "MultiLink"]
+__all__ = ["AttachOptions", "CallbackLink", "LibbpfLink", "Link", "MultiLink", "meta_int"]
 
 logger = logging.getLogger("eunomia_bpf.attach")
 
@@ -26,7 +27,7 @@ class AttachOptions:
     cgroup: str | None = None    # cgroup2 directory for cgroup_skb & co.
 
 
-class Link(abc.ABC):
+class Link(Closing):
     """One attachment of one program. ``close()`` detaches it; calling it again is a no-op."""
 
     def __init__(self, program: str, kind: str, target: str = "") -> None:
@@ -50,13 +51,6 @@ class Link(abc.ABC):
     @abc.abstractmethod
     def _release(self) -> None:
         """Detach, once: each kind of link knows how."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "attached"
@@ -111,3 +105,14 @@ class CallbackLink(Link):
 
     def _release(self) -> None:
         self._detach()
+
+
+def meta_int(value: Any, what: str, program: str, *, minimum: int = 0) -> int:
+    """An integer attach parameter from the package meta (``tcopts.handle``, xdp
+    ``flags``, ``sample_freq``...), checked: JSON gives anything."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative" if minimum == 0 \
+            else f">= {minimum}"
+        raise ArgumentError(f"attach program {program}: {what} must be a {kind} "
+                            f"integer, not {value!r}")
+    return value

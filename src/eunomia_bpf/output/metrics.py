@@ -27,8 +27,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
@@ -39,6 +38,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from .._closing import Closing
 from ..errors import EunomiaError
 from ..metrics_config import LABEL_NAME, MetricConfig, MetricsConfigError, ProgramMetricsConfig
 from ..sampler import histogram_slots
@@ -125,7 +125,7 @@ class _SampleRule:
     per_field: bool = False         # gauges: one series per numeric member (label "field")
 
 
-class MetricsExporter:
+class MetricsExporter(Closing):
     """Turns batches of a running program into Prometheus metrics and serves them.
 
     >>> exporter = MetricsExporter(prog.spec, program="opensnoop", labels=["comm"])
@@ -432,13 +432,6 @@ class MetricsExporter:
             server.server_close()
         if thread is not None:
             thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def _hostport(host: str, port: int) -> str:
