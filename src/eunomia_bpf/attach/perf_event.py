@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._libbpf import BpfLink, BpfProgram, online_cpus, perf_event_open_cpu_clock
-from ..errors import ArgumentError
-from ._link import AttachOptions, Link, MultiLink
+from ._link import AttachOptions, Link, MultiLink, meta_int
 
 __all__ = ["DEFAULT_SAMPLE_FREQ", "KINDS", "attach"]
 
@@ -21,12 +20,7 @@ DEFAULT_SAMPLE_FREQ = 50
 
 def _positive_int(params: Mapping[str, Any], key: str, program: str) -> int | None:
     value = params.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ArgumentError(f"attach program {program}: {key} must be a positive integer, "
-                            f"not {value!r}")
-    return value
+    return None if value is None else meta_int(value, key, program, minimum=1)
 
 
 def attach(prog: BpfProgram, section: str, params: Mapping[str, Any],

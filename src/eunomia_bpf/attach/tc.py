@@ -17,7 +17,7 @@ from typing import Any
 
 from .._libbpf import BpfProgram, TcHook, tc_attach, tc_detach, tc_hook_create, tc_hook_destroy
 from ..errors import ArgumentError
-from ._link import AttachOptions, Link
+from ._link import AttachOptions, Link, meta_int
 from ._netdev import resolve_ifindex
 
 __all__ = ["KINDS", "TcLink", "attach"]
@@ -47,13 +47,6 @@ class TcLink(Link):
                 tc_hook_destroy(self.hook)
 
 
-def _uint(value: Any, what: str, program: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ArgumentError(f"attach program {program}: {what} must be a non-negative "
-                            f"integer, not {value!r}")
-    return value
-
-
 def attach(prog: BpfProgram, section: str, params: Mapping[str, Any],
            options: AttachOptions) -> list[Link]:
     hook_meta = params.get("tchook") or {}
@@ -66,8 +59,8 @@ def attach(prog: BpfProgram, section: str, params: Mapping[str, Any],
         raise ArgumentError(f"attach program {prog.name}: unknown tc attach_point "
                             f"{point_name!r} (use BPF_TC_INGRESS or BPF_TC_EGRESS)")
     ifindex = resolve_ifindex(prog.name, hook_meta.get("ifindex"), options)
-    handle = _uint(opts_meta.get("handle", 1), "tcopts.handle", prog.name)
-    priority = _uint(opts_meta.get("priority", 1), "tcopts.priority", prog.name)
+    handle = meta_int(opts_meta.get("handle", 1), "tcopts.handle", prog.name)
+    priority = meta_int(opts_meta.get("priority", 1), "tcopts.priority", prog.name)
     hook = TcHook(ifindex, point)
     created = tc_hook_create(hook)
     try:

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._libbpf import BpfProgram, xdp_attach, xdp_detach
-from ..errors import ArgumentError
-from ._link import AttachOptions, CallbackLink, LibbpfLink, Link
+from ._link import AttachOptions, CallbackLink, LibbpfLink, Link, meta_int
 from ._netdev import resolve_ifindex
 
 __all__ = ["KINDS", "attach"]
@@ -24,10 +23,7 @@ KINDS = {"xdp": "xdp", "xdp.frags": "xdp"}
 def _flags(params: Mapping[str, Any], program: str) -> int:
     opts = params.get("xdpopts") or {}
     flags = params.get("flags", opts.get("flags", 0) if isinstance(opts, Mapping) else 0)
-    if isinstance(flags, bool) or not isinstance(flags, int) or flags < 0:
-        raise ArgumentError(f"attach program {program}: xdp flags must be a non-negative "
-                            f"integer, not {flags!r}")
-    return flags
+    return meta_int(flags, "xdp flags", program)
 
 
 def attach(prog: BpfProgram, section: str, params: Mapping[str, Any],
