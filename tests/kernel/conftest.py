@@ -60,6 +60,7 @@ def load_checked() -> Iterator[Callable[..., Any]]:
     for program in running:
         program.close()
         program.close()
+    assert ours or not running, "a loaded program should hold BPF objects"
     left = wait_gone(ours)
     assert not left, f"BPF objects left in the kernel after close: {sorted(left)}"
 

@@ -12,7 +12,6 @@ import os
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ import pytest
 
 from eunomia_bpf.errors import EunomiaError, NotSupportedError
 from eunomia_bpf.events import PerfBufferReader, Poller, RingBufferReader, TracePipeReader
-
-from .helpers import held_ids, wait_gone
 
 pytestmark = pytest.mark.kernel
 
@@ -46,30 +43,16 @@ def _package(source: Path) -> bytes:
 
 
 @pytest.fixture
-def load() -> Iterator[Any]:
+def load(load_checked: Any) -> Any:
     """Loads a program for this pid; after the test, checks nothing of it is left."""
-    from eunomia_bpf.loader import load as load_spec
     from eunomia_bpf.package import read_package
     from eunomia_bpf.spec import ObjectSpec
 
-    before = held_ids()
-    ours: set[tuple[str, int]] = set()
-    running: list[Any] = []
-
     def _load(source: Path) -> Any:
         spec = ObjectSpec.from_package(read_package(_package(source)))
-        program = load_spec(spec, {"targ_pid": struct.pack("<i", os.getpid())})
-        running.append(program)
-        ours.update(held_ids() - before)
-        return program
+        return load_checked(spec, {"targ_pid": struct.pack("<i", os.getpid())})
 
-    yield _load
-    for program in running:
-        program.close()
-        program.close()  # idempotent
-    assert ours, "the loaded program should hold BPF objects"
-    left = wait_gone(ours)  # ids go when the last reference drops
-    assert not left, f"BPF objects left in the kernel after close: {sorted(left)}"
+    return _load
 
 
 def _bss_counter(program: Any, name: str) -> int:
