@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import write_atomic
 from ..errors import EunomiaError
 
 __all__ = ["AuthError", "TokenInfo", "TokenStore"]
@@ -198,19 +199,7 @@ class TokenStore:
             "name": e.info.name, "salt": e.salt.hex(), "sha256": e.digest.hex(),
             "created_at": e.info.created_at, "revoked_at": e.info.revoked_at,
         } for e in entries]}
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f, indent=2)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, (json.dumps(doc, indent=2) + "\n").encode())  # 0600
         self._entries = list(entries)
         self._stamp = None  # the next verify re-reads what is really on disk
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import secrets
 import sqlite3
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import write_atomic
 from ..errors import EunomiaError
 
 __all__ = ["DesiredProgram", "StateError", "StateStore"]
@@ -116,18 +116,9 @@ class StateStore:
         path = self._blob_path(digest)
         if path.is_file():
             return digest
-        tmp = path.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(self.blob_dir)
+            write_atomic(path, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise StateError(f"store package {digest[:12]}: {exc.strerror or exc}") from None
         return digest
 
@@ -175,11 +166,3 @@ class StateStore:
 
 def _row(r: tuple[str, str, str, str, str, float]) -> DesiredProgram:
     return DesiredProgram(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5])
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

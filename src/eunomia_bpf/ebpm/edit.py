@@ -7,9 +7,10 @@ import json
 import re
 from pathlib import Path
 
+from .._files import write_atomic
 from .manifest import MANIFEST_NAME, _is_git, parse_dependencies
 from .sources import EbpmError
-from .store import _write_atomic, sha256_hex
+from .store import sha256_hex
 
 __all__ = ["add_dependency", "remove_dependency"]
 
@@ -78,7 +79,7 @@ def add_dependency(directory: Path, target: str, *, name: str | None = None,
         lines.insert(end, line)
     new = "\n".join(lines) + "\n"
     parse_dependencies(new, origin=str(path))  # never write a manifest we cannot read
-    _write_atomic(path, new.encode())
+    write_atomic(path, new.encode())
     return name
 
 
@@ -97,7 +98,7 @@ def remove_dependency(directory: Path, name: str) -> None:
                 break
             if key.match(lines[i]):
                 del lines[i]
-                _write_atomic(path, ("\n".join(lines) + "\n").encode())
+                write_atomic(path, ("\n".join(lines) + "\n").encode())
                 return
     raise EbpmError(f"remove {name}: only one-line entries of [dependencies] can be "
                     f"removed; edit {path} by hand")

@@ -238,7 +238,7 @@ def install(directory: Path, *, store: Store | None = None, locked: bool = False
                                               entry.version)
         store.write_index(index)
     if changed:
-        from .store import _write_atomic
+        from .._files import write_atomic
 
-        _write_atomic(lock_path, text.encode())
+        write_atomic(lock_path, text.encode())
     return InstallResult(entries, changed)

@@ -20,14 +20,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._files import write_atomic
 from ..errors import ResolveError
 from ..resolve import eunomia_home
 
@@ -60,19 +59,6 @@ class Installed:
     sha256: str
     source: str
     version: str
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Store:
@@ -118,7 +104,7 @@ class Store:
             raise ResolveError(f"store {digest[:12]}: sha256 mismatch")
         path = self.blob_path(digest)
         if not path.exists():
-            _write_atomic(path, data)
+            write_atomic(path, data)
         return path
 
     def index(self) -> dict[str, Installed]:
@@ -137,7 +123,7 @@ class Store:
         """Replace the index; call under :meth:`locked`."""
         doc = {"modules": {name: {"sha256": m.sha256, "source": m.source, "version": m.version}
                            for name, m in sorted(modules.items())}}
-        _write_atomic(self.index_path, (json.dumps(doc, indent=2) + "\n").encode())
+        write_atomic(self.index_path, (json.dumps(doc, indent=2) + "\n").encode())
 
     def installed(self, name: str) -> tuple[bytes, str] | None:
         """The verified bytes of the installed module ``name`` and where they are."""
